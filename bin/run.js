@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The installed CLI: runs the compiled commands in dist/ (run `npm run build` first in a checkout).
+import { execute } from '@oclif/core';
+
+await execute({ dir: import.meta.url });
