@@ -262,16 +262,9 @@ export class Raft {
     let bytes = 0;
     for (const e of ents) bytes += e.data.length;
     pr.updateOnEntriesSend(ents.length, bytes, pr.next);
-    this.send(
-      newMessage({
-        type: MessageType.MsgApp,
-        to,
-        index: prevIndex,
-        logTerm: prevTerm as number,
-        entries: ents,
-        commit: this.raftLog.committed,
-      }),
-    );
+    const commit = this.raftLog.committed;
+    pr.sentCommit(commit);
+    this.send(newMessage({ type: MessageType.MsgApp, to, index: prevIndex, logTerm: prevTerm as number, entries: ents, commit }));
     return true;
   }
 
@@ -308,6 +301,7 @@ export class Raft {
   private sendHeartbeat(to: NodeId, ctx: Uint8Array | undefined): void {
     const pr = this.trk.progress.get(to) as Progress;
     const commit = Math.min(pr.match, this.raftLog.committed);
+    pr.sentCommit(commit);
     this.send(newMessage({ type: MessageType.MsgHeartbeat, to, commit, context: ctx }));
   }
 
@@ -337,7 +331,10 @@ export class Raft {
       this.appendsDeferred = false;
       if (this.state === StateType.Leader) {
         this.trk.visit((id) => {
-          if (id !== this.id) this.maybeSendAppend(id, false);
+          if (id === this.id) return;
+          while (this.maybeSendAppend(id, false)) {
+            /* fill the follower's inflight window, one maxSizePerMsg message at a time */
+          }
         });
       }
     }
@@ -412,6 +409,7 @@ export class Raft {
       pr.next = last + 1;
       pr.state = ProgressState.Probe;
       pr.pendingSnapshot = 0;
+      pr.lastSentCommit = 0;
       pr.recentActive = false;
       pr.msgAppFlowPaused = false;
       pr.inflights = new Inflights(this.trk.maxInflight, this.trk.maxInflightBytes);
@@ -442,7 +440,7 @@ export class Raft {
     li = this.raftLog.append(stamped);
     // The leader's own entries count as acknowledged: the Ready contract has them persisted before any
     // message that could lead a follower to acknowledge them is sent.
-    (this.trk.progress.get(this.id) as Progress).maybeUpdate(li);
+    this.trk.progress.get(this.id)?.maybeUpdate(li);
     this.maybeCommit();
     return true;
   }
@@ -484,8 +482,12 @@ export class Raft {
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
       if (this.checkQuorum) this.step(newMessage({ type: MessageType.MsgCheckQuorum, from: this.id }));
-      // A transfer that has not completed within an election timeout is abandoned.
-      if (this.state === StateType.Leader && this.leadTransferee !== None) this.abortLeaderTransfer();
+      // A transfer that has not completed within an election timeout is abandoned (and a leader that is no
+      // longer a voter starts another, possibly to another voter).
+      if (this.state === StateType.Leader && this.leadTransferee !== None) {
+        this.abortLeaderTransfer();
+        if (!this.isVoter()) this.handOverLeadership();
+      }
     }
     if (this.state !== StateType.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -666,10 +668,12 @@ export class Raft {
         }
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+      const fromLeader = m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp || m.type === MessageType.MsgTimeoutNow;
+      if (fromLeader && (this.checkQuorum || this.preVote || !this.trk.progress.has(m.from))) {
         // A leader of an older term is still sending. Either its messages were delayed, or we moved to a
         // higher term while cut off and it cannot hear our votes (with check-quorum or pre-vote, votes do
-        // not always raise terms). Answering with our term makes it step down and frees us.
+        // not always raise terms), or it was removed from the configuration and no current leader will
+        // ever contact it. Answering with our term makes it step down.
         this.send(newMessage({ type: MessageType.MsgAppResp, to: m.from }));
       } else if (m.type === MessageType.MsgPreVote) {
         // Reject explicitly: a pre-candidate at a lower term must learn ours, or an old-version cluster
@@ -753,8 +757,9 @@ export class Raft {
         this.handleProposal(m);
         return;
       case MessageType.MsgReadIndex:
-        if (this.trk.isSingleton()) {
-          // We are the only voter: our commit index is the cluster's.
+        if (this.trk.isSingleton() && this.isVoter()) {
+          // We are the only voter: our commit index is the cluster's. (A leader that was just removed may see
+          // a single-voter config that is not itself: that voter may already lead a later term.)
           this.respondToReadIndex(m, this.raftLog.committed);
           return;
         }
@@ -806,8 +811,9 @@ export class Raft {
   }
 
   private handleProposal(m: Message): void {
-    if (!this.trk.progress.has(this.id)) {
-      // This leader was removed from the config: it takes no new proposals.
+    if (!this.isVoter()) {
+      // This leader was removed or demoted: it takes no new proposals while it hands over.
+      this.logger.debug(`${fmtId(this.id)} is not a voter of its configuration; dropping proposal`);
       throw new ErrProposalDropped();
     }
     if (this.leadTransferee !== None) {
@@ -880,6 +886,10 @@ export class Raft {
       // The commit index moved within our term: pending reads can be answered, and everyone told.
       this.releasePendingReadIndexMessages();
       this.bcastAppend();
+    } else if (m.from !== this.id && pr.canBumpCommit(this.raftLog.committed)) {
+      // The follower may not know the current commit index yet (it moved while this follower was behind):
+      // tell it now rather than at the next heartbeat, so that it applies sooner.
+      this.sendAppend(m.from);
     }
     // The window may have room again: send what the follower is missing, without empty messages.
     if (m.from !== this.id) {
@@ -1165,14 +1175,18 @@ export class Raft {
     const pr = this.trk.progress.get(this.id);
     this.isLearner = pr !== undefined && pr.isLearner;
 
-    if ((pr === undefined || this.isLearner) && this.state === StateType.Leader) {
-      // Removed (or demoted): a leader that is not a voter cannot count itself in any quorum, and would keep
-      // the group from electing a leader that can. Step down; the others elect one after a timeout.
-      this.logger.info(`${fmtId(this.id)} stepping down: no longer a voter of the configuration`);
-      this.becomeFollower(this.term, None);
-      return cs;
-    }
     if (this.state !== StateType.Leader || cs.voters.length === 0) return cs;
+    if (!this.isVoter()) {
+      // Removed (or demoted) while leading. Stepping down at once can deadlock the group: the others may not
+      // have learned that this change committed, so they still use the old configuration, which may need
+      // this node's vote, and it must refuse that vote while its log holds entries theirs lack. So it keeps
+      // leading (without counting itself, and taking no proposals) and hands leadership to the most
+      // up-to-date voter of the new configuration, which it first brings fully up to date (learning the
+      // commit index on the way). It becomes a follower when that voter takes over.
+      this.logger.info(`${fmtId(this.id)} is no longer a voter of ${config}: handing leadership over`);
+      this.handOverLeadership();
+      if (this.state !== StateType.Leader) return cs;
+    }
 
     if (this.maybeCommit()) {
       // The new quorum commits more: tell everyone.
@@ -1185,6 +1199,35 @@ export class Raft {
     }
     if (this.leadTransferee !== None && !this.trk.config.voters.has(this.leadTransferee)) this.abortLeaderTransfer();
     return cs;
+  }
+
+  /** Whether this node votes in the active configuration (in either half of a joint one). */
+  isVoter(): boolean {
+    const pr = this.trk.progress.get(this.id);
+    return pr !== undefined && !pr.isLearner;
+  }
+
+  /**
+   * A leader that is no longer a voter transfers leadership to the voter with the highest match (lowest id
+   * on ties). Retried whenever a transfer times out; with no voter to hand to, it steps down.
+   */
+  private handOverLeadership(): void {
+    let best: NodeId | undefined;
+    let bestMatch = -1;
+    for (const id of this.trk.voterNodes()) {
+      const pr = this.trk.progress.get(id);
+      if (id !== this.id && pr !== undefined && pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === undefined) {
+      this.becomeFollower(this.term, None);
+      return;
+    }
+    if (this.leadTransferee === best) return;
+    this.abortLeaderTransfer();
+    this.handleTransferLeader(newMessage({ type: MessageType.MsgTransferLeader, from: best }), this.trk.progress.get(best) as Progress);
   }
 
   private loadState(hs: HardState): void {
@@ -1208,6 +1251,13 @@ export class Raft {
 
   private sendTimeoutNow(to: NodeId): void {
     this.send(newMessage({ type: MessageType.MsgTimeoutNow, to }));
+    if (!this.isVoter()) {
+      // A leader that is no longer a voter has handed over to a fully caught-up voter: it is done leading.
+      // (Should the MsgTimeoutNow be lost, the others elect a leader when they time out; this node answers
+      // their votes as a follower.)
+      this.logger.info(`${fmtId(this.id)} handed leadership to ${fmtId(to)} and steps down (no longer a voter)`);
+      this.becomeFollower(this.term, None);
+    }
   }
 
   abortLeaderTransfer(): void {

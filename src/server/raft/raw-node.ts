@@ -16,10 +16,11 @@
  *   `advance()`.
  */
 import { encodeConfChange, encodeConfChangeV2 } from './codec.js';
-import { ErrInvalidMessage, ErrStepLocalMsg, ErrStepPeerNotFound, RaftInvariantError } from './errors.js';
+import { ErrInvalidConfig, ErrInvalidMessage, ErrStepLocalMsg, ErrStepPeerNotFound, RaftInvariantError } from './errors.js';
 import { Raft, type RaftConfig, type SoftState } from './raft.js';
 import {
   type ConfChange,
+  ConfChangeType,
   type ConfChangeV2,
   type ConfState,
   type Entry,
@@ -29,7 +30,10 @@ import {
   MessageType,
   type NodeId,
   type Snapshot,
+  None,
   confChangeAsV2,
+  emptyBytes,
+  emptyHardState,
   hardStateEqual,
   isEmptyHardState,
   isLocalMsg,
@@ -53,7 +57,12 @@ export interface Ready {
   readonly snapshot: Snapshot | undefined;
   /** Entries to apply to the state machine, in order. */
   readonly committedEntries: readonly Entry[];
-  /** Messages to send once the above is persisted. */
+  /**
+   * Messages to send once the above is persisted. A MsgSnap carries the storage's latest snapshot; the
+   * application may (and a real server should, as etcd does) replace it with a fresh snapshot of its state
+   * machine at its applied index: the receiver refuses a snapshot whose ConfState does not include it,
+   * which an old snapshot taken before the receiver was added would not.
+   */
   readonly messages: readonly Message[];
   /** Whether the write of hardState/entries must be synced to disk (it can be buffered otherwise). */
   readonly mustSync: boolean;
@@ -72,6 +81,34 @@ export class RawNode {
     this.raft = new Raft(config);
     this.prevSoftState = this.raft.softState();
     this.prevHardState = this.raft.hardState();
+  }
+
+  /**
+   * Initializes a brand-new member of a brand-new group: its log starts with one committed AddNode conf
+   * change per initial member (term 1, indexes 1..n), so that any member that later replays the log from
+   * the start (a member added without a snapshot) builds the same configuration. The entries appear in
+   * the first Ready to be persisted and applied like any other (applying them again is harmless).
+   * Throws if the storage already holds a log: a restarting node must not bootstrap again.
+   */
+  bootstrap(peers: readonly { id: NodeId; context?: Uint8Array }[]): void {
+    const r = this.raft;
+    if (peers.length === 0) throw new ErrInvalidConfig('raft: must provide at least one peer to bootstrap');
+    if (r.raftLog.storage.lastIndex() !== 0) throw new ErrInvalidConfig("raft: can't bootstrap a nonempty Storage");
+    // Nothing is persisted yet: make the first Ready carry the HardState.
+    this.prevHardState = emptyHardState;
+    r.becomeFollower(1, None);
+    const entries: Entry[] = peers.map((p, i) => ({
+      term: 1,
+      index: i + 1,
+      type: EntryType.ConfChange,
+      data: encodeConfChange({ type: ConfChangeType.AddNode, nodeId: p.id, context: p.context ?? emptyBytes, id: 0n }),
+    }));
+    r.raftLog.append(entries);
+    // The bootstrap entries are committed by definition (every initial member writes the same ones). Apply
+    // them now so that campaign() works at once; raft.applied stays 0 so the application still sees them
+    // in committedEntries.
+    r.raftLog.committed = entries.length;
+    for (const p of peers) r.applyConfChange({ transition: 0, changes: [{ type: ConfChangeType.AddNode, nodeId: p.id }], context: emptyBytes });
   }
 
   /** Advances the logical clock by one tick (elections and heartbeats are counted in ticks). */
@@ -145,7 +182,10 @@ export class RawNode {
     this.raft.step(newMessage({ type: MessageType.MsgUnreachable, from: id }));
   }
 
-  /** Tells raft how sending a snapshot to `id` ended, so that replication to it resumes. */
+  /**
+   * Tells raft how sending a snapshot to `id` ended, so that replication to it resumes. The application
+   * must report every MsgSnap it was handed: until it does, the leader sends that follower nothing else.
+   */
   reportSnapshot(id: NodeId, result: SnapshotStatus): void {
     this.raft.step(newMessage({ type: MessageType.MsgSnapStatus, from: id, reject: result === 'failure' }));
   }

@@ -30,7 +30,8 @@ export interface Storage {
   /**
    * The entries in [lo, hi), in order. `maxSize` limits the total encoded size, but at least one entry is
    * returned when the range is not empty.
-   * Throws ErrCompacted if `lo` is at or below the snapshot index, ErrUnavailable if `hi > lastIndex() + 1`.
+   * Throws ErrCompacted if `lo` is at or below the snapshot index. Raft never asks past the end of the log
+   * (`hi > lastIndex() + 1`): implementations treat that as a broken invariant (RaftInvariantError).
    */
   entries(lo: number, hi: number, maxSize: number): Entry[];
 

@@ -36,6 +36,11 @@ export class Progress {
   /** In Snapshot state, the index of the snapshot in flight. */
   pendingSnapshot = 0;
   /**
+   * The highest commit index sent to the follower (in a MsgApp or heartbeat). It lets the leader tell a
+   * follower about a newer commit index at once, but only when that can change anything.
+   */
+  lastSentCommit = 0;
+  /**
    * Whether the follower has been heard from since the last CheckQuorum round. A leader steps down when a
    * quorum is not recently active; it also does not send snapshots to followers that are not active.
    */
@@ -67,6 +72,7 @@ export class Progress {
     });
     p.state = this.state;
     p.pendingSnapshot = this.pendingSnapshot;
+    p.lastSentCommit = this.lastSentCommit;
     p.msgAppFlowPaused = this.msgAppFlowPaused;
     return p;
   }
@@ -91,6 +97,8 @@ export class Progress {
       this.resetState(ProgressState.Probe);
       this.next = this.match + 1;
     }
+    // What was sent beyond next - 1 may not have arrived: allow the commit index to be sent again.
+    this.lastSentCommit = Math.min(this.lastSentCommit, this.next - 1);
   }
 
   becomeReplicate(): void {
@@ -102,6 +110,8 @@ export class Progress {
     this.resetState(ProgressState.Snapshot);
     this.pendingSnapshot = snapshotIndex;
     this.next = snapshotIndex + 1;
+    // The snapshot commits everything up to its index on the follower.
+    this.lastSentCommit = snapshotIndex;
   }
 
   /**
@@ -156,6 +166,19 @@ export class Progress {
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
     this.msgAppFlowPaused = false;
     return true;
+  }
+
+  /** Records a commit index sent to the follower. */
+  sentCommit(commit: number): void {
+    if (commit > this.lastSentCommit) this.lastSentCommit = commit;
+  }
+
+  /**
+   * Whether sending `commit` could advance the follower's commit index: it is newer than what was sent, and
+   * what was sent did not already cover everything the follower is being sent (up to next - 1).
+   */
+  canBumpCommit(commit: number): boolean {
+    return commit > this.lastSentCommit && this.lastSentCommit < this.next - 1;
   }
 
   /** Whether the leader should hold back MsgApp to this follower (heartbeats still go out). */
