@@ -92,7 +92,8 @@ const LAYERS = [
   },
   {
     from: 'src/server/index.ts',
-    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api', 'src/server/peer'],
+    // raftsim: the deterministic cluster simulation behind `kvctl raft simulate`.
+    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api', 'src/server/peer', 'src/server/raftsim'],
     builtins: true,
     packages: true,
   },

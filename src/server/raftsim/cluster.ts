@@ -17,6 +17,7 @@
  * - monotonicity: a node's term and commit index never go back, even across restarts;
  * - read linearizability: a ReadIndex answer is at least every index applied anywhere when it was asked.
  */
+import { KvError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
 import type { Rng } from '../../base/rng.js';
 import {
@@ -44,7 +45,9 @@ import {
 } from '../raft/index.js';
 
 /** A broken safety or liveness property, with what is needed to replay and understand it. */
-export class SimViolation extends Error {
+export class SimViolation extends KvError {
+  readonly code = 'RAFT_SIM_VIOLATION';
+
   constructor(
     message: string,
     readonly seed: number,
@@ -52,7 +55,6 @@ export class SimViolation extends Error {
     readonly trace: readonly string[],
   ) {
     super(`${message} (seed ${seed}, round ${round}; replay with SEED=${seed})`);
-    this.name = 'SimViolation';
   }
 }
 
