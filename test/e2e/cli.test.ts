@@ -1,29 +1,15 @@
 // End-to-end: runs the built CLI (bin/run.js over dist/) as a user would. `npm test` builds first.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { type Run, kvctl as runKvctl, root } from './kvctl.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 
-type Run = { code: number; stdout: string; stderr: string };
-
-/** Runs `node bin/run.js ...args` with a hard timeout; never rejects, the exit code is in the result. */
+/** Runs the built CLI in production mode (what an installed kvctl does). */
 function kvctl(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(root, 'bin/run.js'), ...args],
-      { cwd: root, timeout: 30_000, env: { ...process.env, NO_COLOR: '1', NODE_ENV: 'production' } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runKvctl(args, { env: { NODE_ENV: 'production' } });
 }
 
 /** The topics and top-level commands that dist/commands provides (file and folder names). */

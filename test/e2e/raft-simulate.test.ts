@@ -1,27 +1,10 @@
 // End-to-end: `kvctl raft simulate` through the built binary (the README's main job).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { type Run, kvctl as runKvctl } from './kvctl.js';
 
-type Run = { code: number; stdout: string; stderr: string };
-
-function kvctl(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(root, 'bin/run.js'), ...args],
-      { cwd: root, timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const kvctl = (...args: string[]): Promise<Run> => runKvctl(args, { timeoutMs: 60_000 });
 
 describe('kvctl raft simulate', () => {
   it('prints a timeline and a summary that says every check held', async () => {

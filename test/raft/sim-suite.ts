@@ -1,30 +1,38 @@
 /**
  * Runs ranges of simulation seeds as node:test tests. Shared by the simulation-*.test.ts files, which split
- * the seeds so the runner can use both cores.
+ * the seeds into disjoint blocks so that the runner can use both cores.
  *
  * - SEED=n runs only seed n, printing its whole trace (to replay a failure).
- * - SIM_SEEDS=k scales the number of seeds per file (default: each file's own count).
+ * - SIM_SEEDS=k runs k seeds in all (default 3000), split between the files.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SimViolation, runSimulation, type SimulationReport } from '../../src/server/raftsim/index.js';
 
 const CHUNK = 100;
+export const DEFAULT_SEEDS = 3000;
 
-export function simulateSeeds(first: number, count: number): void {
+/** Runs block `part` (0-based) of `parts` equal blocks of the seeds 1..SIM_SEEDS. */
+export function simulateSeeds(part: number, parts: number): void {
+  const total = process.env.SIM_SEEDS === undefined ? DEFAULT_SEEDS : Number(process.env.SIM_SEEDS);
+  if (!Number.isSafeInteger(total) || total < 1) throw new Error(`SIM_SEEDS must be a positive integer, got ${process.env.SIM_SEEDS}`);
+  const per = Math.ceil(total / parts);
+  const first = 1 + part * per;
+  const count = Math.max(0, Math.min(per, total - part * per));
   const only = process.env.SEED;
   if (only !== undefined) {
-    // Replay a single seed (only in the file whose range holds it, so it runs once).
+    // Replay a single seed, whatever range it came from: the first file runs it, the others nothing.
     const seed = Number(only);
-    if (!Number.isSafeInteger(seed) || seed < first || seed >= first + count) return;
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`SEED must be a non-negative integer, got ${only}`);
+    if (part !== 0) return;
     test(`simulation seed ${seed} (replay)`, (t) => {
       const report = runSimulation({ seed, onTrace: (line) => process.stderr.write(`${line}\n`) });
       t.diagnostic(JSON.stringify(report));
     });
     return;
   }
-  const scale = process.env.SIM_SEEDS === undefined ? 1 : Number(process.env.SIM_SEEDS) / count;
-  const n = Math.max(1, Math.round(count * scale));
+  const n = count;
+  if (n === 0) return;
   let maxElection = 0;
   let maxCommit = 0;
   let entries = 0;

@@ -3,7 +3,6 @@
  * simulator's trace. Ids print in hex, as etcd prints them.
  */
 import { decodeConfChange, decodeConfChangeV2 } from './codec.js';
-import { fmtId } from './raft.js';
 import {
   type ConfChangeV2,
   type ConfState,
@@ -13,8 +12,9 @@ import {
   type Message,
   MessageType,
   type Snapshot,
-  messageTypeName,
   confChangeAsV2,
+  fmtId,
+  messageTypeName,
 } from './raftpb.js';
 import type { Ready } from './raw-node.js';
 

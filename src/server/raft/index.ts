@@ -6,7 +6,7 @@ export * from './raftpb.js';
 export * from './errors.js';
 export * from './codec.js';
 export { type InitialState, type Storage, MemoryStorage, limitSize } from './storage.js';
-export { Raft, type RaftConfig, type SoftState, StateType, stateName, fmtId } from './raft.js';
+export { Raft, type RaftConfig, type SoftState, StateType, stateName } from './raft.js';
 export { RawNode, type Ready, type SnapshotStatus } from './raw-node.js';
 export { ReadOnlyOption, type ReadState } from './read-only.js';
 export { type BasicStatus, type ProgressStatus, type Status } from './status.js';

@@ -16,6 +16,7 @@ import type { Logger } from '../../base/logger.js';
 import { noopLogger } from '../../base/logger.js';
 import type { Rng } from '../../base/rng.js';
 import { decodeConfChange, decodeConfChangeV2 } from './codec.js';
+import { describeConfState } from './describe.js';
 import { Changer, type ChangeResult } from './confchange/changer.js';
 import { restoreConfState } from './confchange/restore.js';
 import { ErrCompacted, ErrInvalidConfig, ErrProposalDropped, ErrSnapshotTemporarilyUnavailable, RaftInvariantError } from './errors.js';
@@ -36,6 +37,7 @@ import {
   confChangeEntersJoint,
   confChangeLeavesJoint,
   emptyBytes,
+  fmtId,
   isEmptySnap,
   messageTypeName,
   newMessage,
@@ -997,16 +999,11 @@ export class Raft {
   private stepFollower(m: Message): void {
     switch (m.type) {
       case MessageType.MsgProp:
-        if (this.lead === None) {
-          this.logger.info(`${fmtId(this.id)} no leader at term ${this.term}; dropping proposal`);
-          throw new ErrProposalDropped();
-        }
-        if (this.disableProposalForwarding) {
+        if (this.disableProposalForwarding && this.lead !== None) {
           this.logger.info(`${fmtId(this.id)} not forwarding to leader ${fmtId(this.lead)} at term ${this.term}; dropping proposal`);
           throw new ErrProposalDropped();
         }
-        m.to = this.lead;
-        this.send(m);
+        if (!this.forwardToLeader(m, 'proposal')) throw new ErrProposalDropped();
         return;
       case MessageType.MsgApp:
         this.electionElapsed = 0;
@@ -1024,12 +1021,7 @@ export class Raft {
         this.handleSnapshot(m);
         return;
       case MessageType.MsgTransferLeader:
-        if (this.lead === None) {
-          this.logger.info(`${fmtId(this.id)} no leader at term ${this.term}; dropping leader transfer msg`);
-          return;
-        }
-        m.to = this.lead;
-        this.send(m);
+        this.forwardToLeader(m, 'leader transfer msg');
         return;
       case MessageType.MsgTimeoutNow:
         // The leader hands over: campaign at once, without pre-vote (we are not recovering from a partition).
@@ -1037,12 +1029,7 @@ export class Raft {
         this.hup('CampaignTransfer');
         return;
       case MessageType.MsgReadIndex:
-        if (this.lead === None) {
-          this.logger.info(`${fmtId(this.id)} no leader at term ${this.term}; dropping index reading msg`);
-          return;
-        }
-        m.to = this.lead;
-        this.send(m);
+        this.forwardToLeader(m, 'index reading msg');
         return;
       case MessageType.MsgReadIndexResp:
         if (m.entries.length !== 1) {
@@ -1052,6 +1039,17 @@ export class Raft {
         this.readStates.push({ index: m.index, requestCtx: (m.entries[0] as Entry).data });
         return;
     }
+  }
+
+  /** Sends `m` on to the leader; returns false (and logs) when no leader is known. */
+  private forwardToLeader(m: Message, what: string): boolean {
+    if (this.lead === None) {
+      this.logger.info(`${fmtId(this.id)} no leader at term ${this.term}; dropping ${what}`);
+      return false;
+    }
+    m.to = this.lead;
+    this.send(m);
+    return true;
   }
 
   private handleAppendEntries(m: Message): void {
@@ -1323,11 +1321,6 @@ function validateConfig(c: RaftConfig): void {
   }
 }
 
-function describeConfState(cs: ConfState): string {
-  const list = (ids: readonly NodeId[]) => `[${ids.map(fmtId).join(' ')}]`;
-  return `Voters:${list(cs.voters)} VotersOutgoing:${list(cs.votersOutgoing)} Learners:${list(cs.learners)} LearnersNext:${list(cs.learnersNext)} AutoLeave:${cs.autoLeave}`;
-}
-
 function assertConfStatesEquivalent(want: ConfState, got: ConfState): void {
   const same = (a: readonly NodeId[], b: readonly NodeId[]) => {
     const x = sortIds(a);
@@ -1343,10 +1336,5 @@ function assertConfStatesEquivalent(want: ConfState, got: ConfState): void {
   ) {
     throw new RaftInvariantError(`raft: ConfStates not equivalent after sorting: ${describeConfState(want)} != ${describeConfState(got)}`);
   }
-}
-
-/** Member ids print in hex, as etcd prints them. */
-export function fmtId(id: NodeId): string {
-  return id.toString(16);
 }
 

@@ -16,6 +16,11 @@
 export type NodeId = bigint;
 export const None: NodeId = 0n;
 
+/** Member ids print in hex, as etcd prints them. */
+export function fmtId(id: NodeId): string {
+  return id.toString(16);
+}
+
 export const EntryType = {
   Normal: 0,
   ConfChange: 1,

@@ -535,6 +535,18 @@ export class SimCluster {
         /* compacted: committed and identical by the snapshot */
       }
     }
+    // An entry applied anywhere is committed: a node that holds it must never lose it. (A node that does not
+    // hold it yet may still receive older entries at that index from a deposed leader; that is legal.)
+    const conflict = entries.find((e) => e.index <= node.storage.lastIndex() && this.storedTerm(node, e.index) !== e.term);
+    if (conflict !== undefined) {
+      for (let i = conflict.index; i <= node.storage.lastIndex(); i++) {
+        const t = this.storedTerm(node, i);
+        const applied = this.appliedEntry.get(i);
+        if (t !== undefined && applied !== undefined && applied.startsWith(`${t}:`)) {
+          this.fail(`${fmtId(node.id)} truncates its log at ${conflict.index}, losing the committed entry ${i}/${t}`);
+        }
+      }
+    }
     for (const e of entries) {
       const k = `${e.index}:${e.term}`;
       const id = dataKey(e);
@@ -551,6 +563,14 @@ export class SimCluster {
       prevTerm = e.term;
     }
     node.storage.append(entries);
+  }
+
+  private storedTerm(node: SimNode, i: number): number | undefined {
+    try {
+      return node.storage.term(i);
+    } catch {
+      return undefined; // compacted
+    }
   }
 
   private applySnapshot(node: SimNode, snap: Snapshot): void {

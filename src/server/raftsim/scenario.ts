@@ -43,6 +43,9 @@ export const faultMixes: readonly FaultMix[] = [
   { name: 'membership', propose: 0.5, read: 0.05, confChange: 0.12, transfer: 0.02, partition: 0.02, heal: 0.05, crash: 0.01, restart: 0.1, networkChange: 0.01 },
   { name: 'lossy', propose: 0.5, read: 0.1, confChange: 0.02, transfer: 0.02, partition: 0.01, heal: 0.05, crash: 0.01, restart: 0.1, networkChange: 0.1 },
   { name: 'transfers', propose: 0.5, read: 0.1, confChange: 0.02, transfer: 0.1, partition: 0.01, heal: 0.05, crash: 0.01, restart: 0.1, networkChange: 0.01 },
+  // Short-lived leaders that get their entries onto some nodes only (Figure 8 of the Raft paper): many
+  // crashes and isolations (aimed at leaders), quick restarts, one entry per message.
+  { name: 'leader-churn', propose: 0.8, read: 0.1, confChange: 0, transfer: 0.02, partition: 0.06, heal: 0.15, crash: 0.08, restart: 0.3, networkChange: 0.03 },
 ];
 
 export interface SimulationOptions {
@@ -90,8 +93,9 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const nodes = voters + 2;
   // Small messages and windows split a leader's entries (an old term's, then its no-op) over several
   // messages, which is what lets Figure 8-like histories happen.
-  const maxSizePerMsg = [0, 300, 4096][rng.int(3)] as number;
-  const maxInflightMsgs = [1, 4, 64][rng.int(3)] as number;
+  const churn = mix.name === 'leader-churn';
+  const maxSizePerMsg = churn ? 0 : ([0, 300, 4096][rng.int(3)] as number);
+  const maxInflightMsgs = churn ? 1 : ([1, 4, 64][rng.int(3)] as number);
   const cluster = new SimCluster({
     seed,
     rng,
@@ -117,6 +121,11 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   };
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[rng.int(xs.length)]);
 
+  if (churn) {
+    // Slow, lossy links keep a crashing leader's last messages from arriving before it is gone.
+    cluster.dropRate = 0.1;
+    cluster.maxDelay = 3;
+  }
   cluster.trace(
     `seed ${seed}: ${voters} voters of ${nodes} nodes, fault mix '${mix.name}', maxSizePerMsg ${maxSizePerMsg}, maxInflightMsgs ${maxInflightMsgs}`,
   );
