@@ -477,6 +477,35 @@ export class Raft {
     }
   }
 
+  /**
+   * Whether this non-voter may campaign as a caretaker: a leader that only hands leadership to a voter.
+   *
+   * Why: membership changes take effect when applied, so the voters of a new configuration that have not
+   * learned that it committed still use the old one, which may need the vote of a node the change removed
+   * or demoted. That node refuses whenever its log is longer than theirs, and if it is the only one that
+   * knows the change committed (a removed leader that crashed while handing over), nobody can be elected.
+   * As a caretaker it can win their votes, bring one of them fully up to date (commit index included) and
+   * hand over.
+   *
+   * The trigger is that deadlock showing itself: a voter of this node's configuration asks for its vote,
+   * and it must refuse because the candidate's log is behind, while no leader is known. In a healthy group
+   * nobody asks a learner or a removed node for its vote, so they never campaign.
+   *
+   * Safety: a caretaker counts votes in its applied configuration like any candidate; that configuration
+   * and the one before it always have intersecting quorums (one voter changed, or joint), so there is
+   * still one leader per term and it holds every committed entry. Disruption: it always goes through
+   * pre-vote (its term rises only when it can win), voters within a leader lease ignore it, and once
+   * elected it takes no proposals and hands over at once.
+   */
+  private mayCaretake(): boolean {
+    return (
+      !this.isVoter() &&
+      this.trk.config.voters.incoming.size > 0 &&
+      !this.raftLog.hasNextUnstableSnapshot() &&
+      !this.hasUnappliedConfChanges()
+    );
+  }
+
   /** Leaders: heartbeats every heartbeatTimeout, a quorum check every electionTimeout. */
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
@@ -535,9 +564,10 @@ export class Raft {
     this.tickFn = () => this.tickHeartbeat();
     this.lead = this.id;
     this.state = StateType.Leader;
-    const self = this.trk.progress.get(this.id) as Progress;
-    self.becomeReplicate();
-    self.recentActive = true; // the leader is always active; CheckQuorum keeps it so
+    // The leader is always active; CheckQuorum keeps it so. (A caretaker may have no progress of its own.)
+    const self = this.trk.progress.get(this.id);
+    self?.becomeReplicate();
+    if (self !== undefined) self.recentActive = true;
     // Any entry after our commit index may be a conf change we cannot see without scanning; refusing new
     // conf changes until everything we hold is applied is simpler and just as safe.
     this.pendingConfIndex = this.raftLog.lastIndex();
@@ -547,6 +577,8 @@ export class Raft {
       throw new RaftInvariantError('raft: empty entry was dropped');
     }
     this.logger.info(`${fmtId(this.id)} became leader at term ${this.term}`);
+    // A caretaker (or a leader of a config it no longer votes in) leads only to hand over.
+    if (!this.isVoter()) this.handOverLeadership();
   }
 
   private hup(t: CampaignType): void {
@@ -582,11 +614,8 @@ export class Raft {
     return false;
   }
 
+  /** Starts an election of type `t`; callers have checked that this node may campaign (or caretake). */
   campaign(t: CampaignType): void {
-    if (!this.promotable()) {
-      // The callers check promotable() first; this guards against a future caller that does not.
-      this.logger.warn(`${fmtId(this.id)} is unpromotable; campaign() should have been called`);
-    }
     let term: number;
     let voteMsg: MessageType;
     if (t === 'CampaignPreElection') {
@@ -719,7 +748,8 @@ export class Raft {
       // or a pre-vote for a future term,
       (m.type === MessageType.MsgPreVote && m.term > this.term);
     // ... and the candidate's log is at least as up to date as ours.
-    if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+    const upToDate = this.raftLog.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       this.logger.info(
         `${fmtId(this.id)} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${fmtId(this.vote)}] cast ${messageTypeName(m.type)} for ${fmtId(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
       );
@@ -736,6 +766,13 @@ export class Raft {
         `${fmtId(this.id)} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${fmtId(this.vote)}] rejected ${messageTypeName(m.type)} from ${fmtId(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
       );
       this.send(newMessage({ type: voteRespMsgType(m.type), to: m.from, term: this.term, reject: true }));
+      const inLease = this.lead !== None && this.electionElapsed < this.electionTimeout;
+      if (!upToDate && !inLease && this.state === StateType.Follower && this.trk.config.voters.has(m.from) && this.mayCaretake()) {
+        this.logger.info(
+          `${fmtId(this.id)} is not a voter, refused ${fmtId(m.from)} (a voter of its configuration) for a log behind its own, and campaigns as caretaker`,
+        );
+        this.campaign('CampaignPreElection');
+      }
     }
   }
 
@@ -747,8 +784,16 @@ export class Raft {
         return;
       case MessageType.MsgCheckQuorum:
         if (!this.trk.quorumActive()) {
-          this.logger.warn(`${fmtId(this.id)} stepped down to follower since quorum is not active`);
-          this.becomeFollower(this.term, None);
+          if (this.isVoter()) {
+            this.logger.warn(`${fmtId(this.id)} stepped down to follower since quorum is not active`);
+            this.becomeFollower(this.term, None);
+          } else {
+            // A leader that is no longer a voter stays until it has handed over: if it stepped down while
+            // the new config's voters are unreachable, they could come back not knowing the change
+            // committed, needing its vote under the old config, and get it refused (its log is longer).
+            // Should another leader be elected meanwhile, the first answer from its voters deposes this one.
+            this.logger.info(`${fmtId(this.id)} keeps handing over leadership: the new configuration's quorum is not active`);
+          }
         }
         // Everyone but us starts the next round as inactive.
         this.trk.visit((id, pr) => {

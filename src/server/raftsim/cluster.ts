@@ -98,6 +98,7 @@ interface SimNode {
 }
 
 interface InFlight {
+  readonly sentAt: number;
   readonly deliverAt: number;
   readonly from: NodeId;
   readonly to: NodeId;
@@ -295,6 +296,11 @@ export class SimCluster {
     this.trace(`crash ${fmtId(id)}`);
   }
 
+  /** Whether messages sent before `round` are still on their way (delayed). */
+  hasInflightSentBefore(round: number): boolean {
+    return this.inflight.some((f) => f.sentAt < round);
+  }
+
   /** Cancels crashes armed for the middle of a future Ready. */
   disarmCrashes(): void {
     for (const node of this.nodes.values()) node.crashPoint = undefined;
@@ -450,9 +456,9 @@ export class SimCluster {
     if (m.type === MessageType.MsgSnap) this.stats.snapshotsSent++;
     const bytes = encodeMessage(m);
     const delay = this.maxDelay > 0 && rng.int(3) === 0 ? 1 + rng.int(this.maxDelay) : 0;
-    this.inflight.push({ deliverAt: this.round + delay, from: m.from, to: m.to, type: m.type, bytes });
+    this.inflight.push({ sentAt: this.round, deliverAt: this.round + delay, from: m.from, to: m.to, type: m.type, bytes });
     if (this.duplicateRate > 0 && rng.float() < this.duplicateRate) {
-      this.inflight.push({ deliverAt: this.round + delay + rng.int(2), from: m.from, to: m.to, type: m.type, bytes });
+      this.inflight.push({ sentAt: this.round, deliverAt: this.round + delay + rng.int(2), from: m.from, to: m.to, type: m.type, bytes });
     }
   }
 

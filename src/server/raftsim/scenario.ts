@@ -315,6 +315,10 @@ function heal(c: SimCluster, rng: SeededRng, nextPayload: () => Uint8Array): { e
   c.disarmCrashes();
   for (const id of c.ids) if (!c.isAlive(id)) c.restart(id, rng.int(3) === 0);
   c.trace('healed: all nodes up, network clean');
+  // Messages delayed during the chaos may still arrive (a late MsgTimeoutNow legitimately moves leadership):
+  // let them land before the liveness clock starts.
+  const healedAt = c.round + 1;
+  for (let i = 0; i < 20 && c.hasInflightSentBefore(healedAt); i++) c.runRound();
 
   // 1. A stable leader: every member of its config is up and follows it, no transfer is under way, and
   //    it has committed an entry of its term.
