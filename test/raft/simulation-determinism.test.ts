@@ -30,7 +30,7 @@ test('every fault mix is exercised and its faults actually happen', () => {
   assert.deepEqual([...seen.keys()].sort(), faultMixes.map((m) => m.name).sort());
   const total: Record<string, number> = {};
   for (const f of seen.values()) for (const [k, v] of Object.entries(f)) total[k] = (total[k] ?? 0) + v;
-  for (const kind of ['confChange', 'transfer', 'partition', 'heal', 'crash', 'restart', 'network']) {
+  for (const kind of ['confChange', 'transfer', 'partition', 'heal', 'crash', 'crashArmed', 'restart', 'network']) {
     assert.ok((total[kind] ?? 0) > 0, `no '${kind}' fault happened in ${faultMixes.length * 7} seeds`);
   }
 });

@@ -214,8 +214,9 @@ function chaos(
     const leader = c.leader();
     const id = leader !== undefined && rng.int(2) === 0 ? leader : (pick(live) as NodeId);
     const how = rng.int(4);
-    count('crash');
-    // Crash now, or in the middle of the node's next Ready (after its disk write, or after its sends).
+    // Crash now, or in the middle of the node's next Ready (after its disk write, or after its sends); an
+    // armed crash that has not fired when the network heals is cancelled.
+    count(how < 2 ? 'crashArmed' : 'crash');
     c.crash(id, how === 0 ? 'after-persist' : how === 1 ? 'after-send' : undefined);
   }
   if (rng.float() < mix.restart && dead.length > 0) {
