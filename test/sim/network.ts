@@ -102,16 +102,6 @@ export function entriesWithTerms(...terms: number[]): Entry[] {
   return terms.map((t, i) => newEntry(i + 1, t));
 }
 
-/** A peer whose log holds entries with the given terms (the shape of etcd's votedWithConfig/ents helpers). */
-export function raftWithLog(terms: number[], opts: TestRaftOptions = {}): (id: number, peers: number[]) => Raft {
-  return (id, peers) => {
-    const s = storageWithConfig(peers, [], entriesWithTerms(...terms));
-    const r = newTestRaft(id, 10, 1, s, opts);
-    r.term = terms[terms.length - 1] ?? 0;
-    return r;
-  };
-}
-
 type PeerSpec = Raft | BlackHole | null | ((id: number, peers: number[]) => Raft);
 
 export class Network {

@@ -339,7 +339,7 @@ function writeConfState(w: ProtoWriter, cs: ConfState): void {
 }
 
 /** Reads a repeated uint64, accepting both the unpacked form (proto2 default) and the packed one. */
-function readIds(r: ProtoReader, wt: number, into: NodeIdList): void {
+function readIds(r: ProtoReader, wt: number, into: bigint[]): void {
   if (wt === WIRE_LEN) {
     const sub = r.sub();
     while (!sub.done()) into.push(sub.varint64());
@@ -348,13 +348,12 @@ function readIds(r: ProtoReader, wt: number, into: NodeIdList): void {
     into.push(r.varint64());
   }
 }
-type NodeIdList = bigint[];
 
 function readConfState(r: ProtoReader): ConfState {
-  const voters: NodeIdList = [];
-  const learners: NodeIdList = [];
-  const votersOutgoing: NodeIdList = [];
-  const learnersNext: NodeIdList = [];
+  const voters: bigint[] = [];
+  const learners: bigint[] = [];
+  const votersOutgoing: bigint[] = [];
+  const learnersNext: bigint[] = [];
   let autoLeave = false;
   while (!r.done()) {
     const [field, wt] = r.key();

@@ -35,7 +35,6 @@ import {
   emptyBytes,
   emptyHardState,
   hardStateEqual,
-  isEmptyHardState,
   isLocalMsg,
   isResponseMsg,
   newMessage,
@@ -194,10 +193,11 @@ export class RawNode {
     if (this.pending !== undefined) return false;
     const r = this.raft;
     if (r.msgs.length > 0 || r.hasDeferred()) return true;
-    const soft = r.softState();
-    if (soft.lead !== this.prevSoftState.lead || soft.raftState !== this.prevSoftState.raftState) return true;
-    const hs = r.hardState();
-    if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) return true;
+    // Compared field by field: the driver asks this after every message, so it allocates nothing.
+    const soft = this.prevSoftState;
+    if (r.lead !== soft.lead || r.state !== soft.raftState) return true;
+    const hard = this.prevHardState;
+    if (r.term !== hard.term || r.vote !== hard.vote || r.raftLog.committed !== hard.commit) return true;
     if (r.raftLog.hasNextUnstableSnapshot()) return true;
     if (r.raftLog.nextUnstableEntries().length > 0 || r.raftLog.hasNextCommittedEntries()) return true;
     return r.readStates.length > 0;

@@ -1,5 +1,5 @@
 import type { HardState, NodeId } from './raftpb.js';
-import type { Raft, SoftState } from './raft.js';
+import { type Raft, type SoftState, StateType } from './raft.js';
 import { type ProgressState, progressStateName } from './tracker/progress.js';
 
 /** A copy of the leader's view of one member. */
@@ -44,7 +44,7 @@ export function basicStatus(r: Raft): BasicStatus {
 
 export function status(r: Raft): Status {
   const progress = new Map<NodeId, ProgressStatus>();
-  if (r.state === 2 /* StateType.Leader */) {
+  if (r.state === StateType.Leader) {
     r.trk.visit((id, pr) => {
       progress.set(id, {
         match: pr.match,

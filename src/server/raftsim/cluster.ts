@@ -39,7 +39,6 @@ import {
   decodeConfChange,
   decodeConfChangeV2,
   decodeMessage,
-  describeMessage,
   encodeMessage,
   fmtId,
 } from '../raft/index.js';
@@ -688,14 +687,5 @@ export class SimCluster {
       }
       return line;
     });
-  }
-
-  /** Recent trace lines (for failure reports). */
-  recentTrace(): readonly string[] {
-    return this.traceRing;
-  }
-
-  describeInflight(): string[] {
-    return this.inflight.map((f) => `${f.deliverAt}: ${describeMessage(decodeMessage(f.bytes))}`);
   }
 }
