@@ -1,0 +1,195 @@
+/**
+ * The base of every command that talks to etcd's v3 API: etcdctl's global flags, the client, the output
+ * format, and etcdctl's way of failing.
+ *
+ * - Flags (also from the environment, like etcdctl's `ETCDCTL_*`): `--endpoints`, `--dial-timeout`,
+ *   `--command-timeout`, `-w/--write-out`; `--hex` is exported for the commands where etcdctl's printers use it.
+ * - `--json` is `-w json`: the command's `jsonOf(result)` is printed exactly as `-w json` prints it (etcdctl's JSON,
+ *   64-bit integers intact), instead of oclif's pretty-printing of the returned object.
+ * - Failures from the client (`ClientError`) and etcdctl-style usage errors (`CtlError`) print one line
+ *   `Error: <message>` with etcdctl's text and exit with etcdctl's code (unreachable endpoints 2, bad arguments
+ *   128, invalid input 3, unsupported format 4, anything else 1). With `--json` they print BaseCommand's error JSON.
+ */
+import { Flags, ux } from '@oclif/core';
+
+import { type ClientOptions, ClientError, EtcdClient, defaultEndpoint } from '../client/index.js';
+import { BaseCommand } from './base-command.js';
+import { CtlError } from './ctl-error.js';
+import { ExitCode } from './exit-codes.js';
+import { GoParseError, goParseInt, parseGoDuration } from './go-format.js';
+import { type WriteOut, writeOutFormats } from './output.js';
+
+/** A Go duration flag (`2s`, `500ms`, `1m`), parsed to milliseconds. */
+function durationFlag(description: string, defaultText: string, env: string) {
+  return Flags.custom<number>({
+    description,
+    env,
+    helpGroup: 'GLOBAL',
+    default: async () => parseGoDuration(defaultText),
+    defaultHelp: async () => defaultText,
+    parse: async (input) => {
+      const ms = parseGoDuration(input);
+      if (ms <= 0) throw new GoParseError(`${input}: must be positive`);
+      return ms;
+    },
+  })();
+}
+
+/** The flags every client command takes (etcdctl's global options). */
+export const clientFlags = {
+  endpoints: Flags.string({
+    description: 'gRPC endpoints, comma separated (host:port or http://host:port)',
+    default: defaultEndpoint,
+    env: 'ETCDCTL_ENDPOINTS',
+    helpGroup: 'GLOBAL',
+  }),
+  'dial-timeout': durationFlag('dial timeout for client connections', '2s', 'ETCDCTL_DIAL_TIMEOUT'),
+  'command-timeout': durationFlag('timeout for short running command (excluding dial timeout)', '5s', 'ETCDCTL_COMMAND_TIMEOUT'),
+  'write-out': Flags.option({
+    char: 'w',
+    description: 'set the output format (--json is the same as -w json)',
+    options: writeOutFormats,
+    default: 'simple' as const,
+    env: 'ETCDCTL_WRITE_OUT',
+    helpGroup: 'GLOBAL',
+  })(),
+};
+
+/** etcdctl's `--hex`, for the commands whose printers use it (get, put, del, txn). */
+export const hexFlag = Flags.boolean({
+  description: 'print byte strings as hex encoded strings',
+  default: false,
+  env: 'ETCDCTL_HEX',
+  helpGroup: 'GLOBAL',
+});
+
+/** A 64-bit integer flag (revisions, limits), parsed as Go's `strconv.ParseInt` does. */
+export function int64Flag(description: string) {
+  return Flags.custom<bigint>({ description, parse: async (input) => goParseInt(input, 10) })();
+}
+
+/** `--cluster` of the endpoint commands: address every member's client URLs instead of `--endpoints`. */
+export const clusterFlag = Flags.boolean({ description: 'use all endpoints from the cluster member list', default: false });
+
+export type ClientFlags = {
+  endpoints: string;
+  'dial-timeout': number;
+  'command-timeout': number;
+  'write-out': WriteOut;
+};
+
+/** A JSON text to print as is (see `logJson`). */
+class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/** The exit code for the errors this base class reports itself; undefined for the rest (BaseCommand's job). */
+function exitCodeOf(err: Error): number | undefined {
+  if (err instanceof CtlError) return err.exitCode;
+  if (err instanceof ClientError) {
+    switch (err.kind) {
+      case 'unreachable':
+        return ExitCode.ExitBadConnection;
+      case 'bad-request':
+        return ExitCode.ExitBadArgs;
+      case 'canceled':
+        return ExitCode.ExitInterrupted;
+      default:
+        return ExitCode.ExitError;
+    }
+  }
+  return undefined;
+}
+
+export abstract class ClientCommand<T> extends BaseCommand<T> {
+  static override baseFlags = clientFlags;
+
+  private client: EtcdClient | undefined;
+
+  /** The result as etcdctl's `-w json` prints it; what `--json` prints too. */
+  protected abstract jsonOf(result: T): string;
+
+  /** The output format: `json` under `--json`, else `-w`. */
+  protected writeOut(flags: ClientFlags): WriteOut {
+    return this.jsonEnabled() ? 'json' : flags['write-out'];
+  }
+
+  protected clientOptions(flags: ClientFlags): ClientOptions {
+    return { endpoints: flags.endpoints, dialTimeoutMs: flags['dial-timeout'], commandTimeoutMs: flags['command-timeout'] };
+  }
+
+  /** A client connected to one of `--endpoints` (closed when the command ends). */
+  protected async connect(flags: ClientFlags): Promise<EtcdClient> {
+    this.client?.close();
+    this.client = await EtcdClient.connect(this.clientOptions(flags));
+    return this.client;
+  }
+
+  /**
+   * A client that connects on first use, for commands that address endpoints one by one (endpoint health). The
+   * same client on every call, closed when the command ends.
+   */
+  protected createClient(flags: ClientFlags): EtcdClient {
+    this.client ??= EtcdClient.create(this.clientOptions(flags));
+    return this.client;
+  }
+
+  /**
+   * The endpoints an endpoint command addresses: `--endpoints` as written, or with `--cluster` the client URLs of
+   * every member (asked of `--endpoints`).
+   */
+  protected async endpointList(flags: ClientFlags, cluster: boolean): Promise<string[]> {
+    const client = this.createClient(flags);
+    if (!cluster) return client.endpoints.map((e) => e.raw);
+    try {
+      const { members } = await client.memberList();
+      return members.flatMap((m) => m.clientURLs);
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+      const code = err.kind === 'unreachable' ? ExitCode.ExitBadConnection : ExitCode.ExitError;
+      throw new CtlError(`failed to fetch endpoints from etcd cluster member list: ${err.message}`, code, { cause: err });
+    }
+  }
+
+  /** Writes command output (raw bytes: keys and values need not be UTF-8), unless `--json` is on. */
+  protected write(bytes: Buffer): void {
+    if (bytes.length > 0 && !this.jsonEnabled()) process.stdout.write(bytes);
+  }
+
+  /** Writes to stderr, unless `--json` is on. */
+  protected writeErr(bytes: Buffer): void {
+    if (bytes.length > 0 && !this.jsonEnabled()) process.stderr.write(bytes);
+  }
+
+  /** Prints the result's JSON (for a command that must print it before exiting non-zero under `--json`). */
+  protected printJson(result: T): void {
+    if (this.jsonEnabled()) this.logJson(new RawJson(this.jsonOf(result)));
+  }
+
+  override toSuccessJson(result: unknown): unknown {
+    return new RawJson(this.jsonOf(result as T));
+  }
+
+  protected override logJson(json: unknown): void {
+    if (json instanceof RawJson) ux.stdout(json.text);
+    else super.logJson(json);
+  }
+
+  override async catch(err: Error & { exitCode?: number }): Promise<never> {
+    const exitCode = exitCodeOf(err);
+    if (exitCode === undefined) return super.catch(err);
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(err));
+    } else {
+      this.logToStderr(`Error: ${err.message.replace(/\s*\n\s*/g, ' ')}`);
+      if (this.config.scopedEnvVarTrue('DEBUG')) this.logToStderr(err.stack ?? String(err));
+    }
+    this.exit(exitCode);
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    this.client?.close();
+    this.client = undefined;
+    return super.finally(err);
+  }
+}

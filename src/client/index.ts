@@ -1,0 +1,58 @@
+/**
+ * kvctl's etcd v3 client: what src/cli, src/commands and src/agent may use. The generated protobuf types that
+ * results are made of are re-exported here, so that callers never import src/proto directly.
+ */
+export {
+  type CallOptions,
+  type ClientOptions,
+  EtcdClient,
+  type TlsOptions,
+  defaultCommandTimeoutMs,
+  defaultDialTimeoutMs,
+} from './client.js';
+export { type Endpoint, defaultEndpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
+export { ClientError, type ClientErrorKind, type DialFailure } from './errors.js';
+export { fromKeyEnd, prefixEnd, toBytes } from './keys.js';
+export {
+  type CompareOp,
+  type CompareTarget,
+  type DeleteOptions,
+  type Int64Input,
+  type KeyInput,
+  type KeyRangeOptions,
+  type PutOptions,
+  type RangeOptions,
+  type SortOrder,
+  type SortTarget,
+  compare,
+  deleteRangeRequest,
+  isCompareOp,
+  op,
+  putRequest,
+  rangeRequest,
+  txnRequest,
+} from './ops.js';
+export type { EtcdErrorName } from '../proto/errors.js';
+export type { KeyValue } from '../proto/gen/mvccpb/kv.js';
+export {
+  AlarmType,
+  type AlarmMember,
+  type AlarmResponse,
+  type Compare,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type HashKVResponse,
+  type Member,
+  type MemberListResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type ResponseHeader,
+  type ResponseOp,
+  type StatusResponse,
+  type TxnRequest,
+  type TxnResponse,
+} from '../proto/gen/etcdserverpb/rpc.js';
