@@ -93,7 +93,14 @@ const LAYERS = [
   {
     from: 'src/server/index.ts',
     // raftsim: the deterministic cluster simulation behind `kvctl raft simulate`.
-    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api', 'src/server/peer', 'src/server/raftsim'],
+    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api', 'src/server/peer', 'src/server/raftsim', 'src/server/node.ts'],
+    builtins: true,
+    packages: true,
+  },
+  {
+    // A running node: the core plus its client listener.
+    from: 'src/server/node.ts',
+    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api'],
     builtins: true,
     packages: true,
   },

@@ -2,4 +2,6 @@
 // The installed CLI: runs the compiled commands in dist/ (run `npm run build` first in a checkout).
 import { execute } from '@oclif/core';
 
-await execute({ dir: import.meta.url });
+import { moveLeadingGlobalFlags } from '../dist/cli/argv.js';
+
+await execute({ dir: import.meta.url, args: moveLeadingGlobalFlags(process.argv.slice(2)) });

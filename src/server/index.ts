@@ -1,6 +1,6 @@
 /**
- * The server's public entry: the only file code outside `src/server/` may import. For now it offers the
- * deterministic raft simulation (`kvctl raft simulate`); the node itself comes next.
+ * The server's public entry: the only file code outside `src/server/` may import. It offers the node
+ * (`kvctl node`) with its configuration, and the deterministic raft simulation (`kvctl raft simulate`).
  */
 export {
   type FaultMix,
@@ -10,3 +10,18 @@ export {
   faultMixes,
   runSimulation,
 } from './raftsim/index.js';
+export {
+  type AutoCompactionMode,
+  type ClusterState,
+  ConfigError,
+  type NodeLogLevel,
+  type ServerConfig,
+  defaultConfig,
+  parseDurationMs,
+  parseInitialCluster,
+  parseRetention,
+  parseUrlList,
+  urlString,
+  validateConfig,
+} from './kvserver/config.js';
+export { type RunningNode, startNode } from './node.js';

@@ -85,6 +85,21 @@ export interface InternalRaftRequest {
   authRoleGet: AuthRoleGetRequest | undefined;
   authRoleGrantPermission: AuthRoleGrantPermissionRequest | undefined;
   authRoleRevokePermission: AuthRoleRevokePermissionRequest | undefined;
+  clusterMemberAttrSet: ClusterMemberAttrSetRequest | undefined;
+}
+
+/**
+ * A member publishing its name and client URLs once it has started (etcd 3.5's
+ * membershippb.ClusterMemberAttrSetRequest, carried at the same field number).
+ */
+export interface MemberAttributes {
+  name: string;
+  clientUrls: string[];
+}
+
+export interface ClusterMemberAttrSetRequest {
+  memberID: bigint;
+  memberAttributes: MemberAttributes | undefined;
 }
 
 function createBaseRequestHeader(): RequestHeader {
@@ -283,6 +298,7 @@ function createBaseInternalRaftRequest(): InternalRaftRequest {
     authRoleGet: undefined,
     authRoleGrantPermission: undefined,
     authRoleRevokePermission: undefined,
+    clusterMemberAttrSet: undefined,
   };
 }
 
@@ -374,6 +390,9 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
     }
     if (message.authRoleRevokePermission !== undefined) {
       AuthRoleRevokePermissionRequest.encode(message.authRoleRevokePermission, writer.uint32(9634).fork()).join();
+    }
+    if (message.clusterMemberAttrSet !== undefined) {
+      ClusterMemberAttrSetRequest.encode(message.clusterMemberAttrSet, writer.uint32(10402).fork()).join();
     }
     return writer;
   },
@@ -615,6 +634,14 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
             message.authRoleRevokePermission = AuthRoleRevokePermissionRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 1300: {
+            if (tag !== 10402) {
+              break;
+            }
+
+            message.clusterMemberAttrSet = ClusterMemberAttrSetRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -713,6 +740,148 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
       (object.authRoleRevokePermission !== undefined && object.authRoleRevokePermission !== null)
         ? AuthRoleRevokePermissionRequest.fromPartial(object.authRoleRevokePermission)
         : undefined;
+    message.clusterMemberAttrSet = (object.clusterMemberAttrSet !== undefined && object.clusterMemberAttrSet !== null)
+      ? ClusterMemberAttrSetRequest.fromPartial(object.clusterMemberAttrSet)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMemberAttributes(): MemberAttributes {
+  return { name: "", clientUrls: [] };
+}
+
+export const MemberAttributes: MessageFns<MemberAttributes> = {
+  encode(message: MemberAttributes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.clientUrls) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberAttributes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberAttributes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientUrls.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MemberAttributes>): MemberAttributes {
+    return MemberAttributes.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberAttributes>): MemberAttributes {
+    const message = createBaseMemberAttributes();
+    message.name = object.name ?? "";
+    message.clientUrls = object.clientUrls?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseClusterMemberAttrSetRequest(): ClusterMemberAttrSetRequest {
+  return { memberID: 0n, memberAttributes: undefined };
+}
+
+export const ClusterMemberAttrSetRequest: MessageFns<ClusterMemberAttrSetRequest> = {
+  encode(message: ClusterMemberAttrSetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.memberID !== 0n) {
+      if (BigInt.asUintN(64, message.memberID) !== message.memberID) {
+        throw new globalThis.Error("value provided for field message.memberID of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.memberID);
+    }
+    if (message.memberAttributes !== undefined) {
+      MemberAttributes.encode(message.memberAttributes, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterMemberAttrSetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterMemberAttrSetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.memberID = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberAttributes = MemberAttributes.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClusterMemberAttrSetRequest>): ClusterMemberAttrSetRequest {
+    return ClusterMemberAttrSetRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterMemberAttrSetRequest>): ClusterMemberAttrSetRequest {
+    const message = createBaseClusterMemberAttrSetRequest();
+    message.memberID = (object.memberID !== undefined && object.memberID !== null) ? BigInt(object.memberID) : 0n;
+    message.memberAttributes = (object.memberAttributes !== undefined && object.memberAttributes !== null)
+      ? MemberAttributes.fromPartial(object.memberAttributes)
+      : undefined;
     return message;
   },
 };

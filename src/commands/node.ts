@@ -1,0 +1,167 @@
+import { Flags } from '@oclif/core';
+
+import { BaseCommand } from '../cli/base-command.js';
+import { type LogLevel, levelLogger } from '../base/logger.js';
+import {
+  ConfigError,
+  type ServerConfig,
+  defaultConfig,
+  parseInitialCluster,
+  parseUrlList,
+  startNode,
+  urlString,
+} from '../server/index.js';
+
+/** The flags etcd takes for the settings kvctl's node supports, with their ETCD_* variables. */
+function str(name: string, description: string) {
+  return Flags.string({ description, env: `ETCD_${name.toUpperCase().replaceAll('-', '_')}` });
+}
+
+function int(name: string, description: string, min = 0) {
+  return Flags.string({
+    description,
+    env: `ETCD_${name.toUpperCase().replaceAll('-', '_')}`,
+    parse: async (input) => {
+      const v = input.trim();
+      if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
+        throw new ConfigError(`invalid value "${input}" for flag --${name}: expected an integer >= ${min}`);
+      }
+      return v;
+    },
+  });
+}
+
+export type NodeResult = { stopped: true };
+
+export default class Node extends BaseCommand<NodeResult> {
+  static override summary = 'Run an etcd-compatible node (etcd v3 API on the client URLs).';
+
+  static override description = `Starts a member that speaks etcd's v3 gRPC API byte for byte, so etcdctl, clientv3 and the etcd3 npm \
+client work against it unchanged. It takes etcd's flags with etcd's names and defaults, and the same settings \
+as ETCD_* environment variables (a flag wins over its variable). With no flags it serves on 127.0.0.1:2379 \
+and keeps its data in ./default.etcd, as etcd does.
+
+Data on disk follows etcd's layout: <data-dir>/member/wal/*.wal (write-ahead log, fsynced before any write \
+is acknowledged), <data-dir>/member/snap/*.snap and <data-dir>/member/snap/db (the MVCC store).
+
+This node runs a one-member cluster; multi-member clusters come with the peer transport.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --name infra0 --data-dir /var/lib/kvctl/infra0 --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379',
+    'ETCD_NAME=infra0 ETCD_DATA_DIR=/tmp/infra0 <%= config.bin %> <%= command.id %>',
+  ];
+
+  static override enableJsonFlag = false;
+
+  static override flags = {
+    name: str('name', 'Human-readable name for this member. [default: default]'),
+    'data-dir': str('data-dir', 'Path to the data directory. [default: ${name}.etcd]'),
+    'wal-dir': str('wal-dir', 'Path to a dedicated WAL directory (default: <data-dir>/member/wal).'),
+    'listen-client-urls': str('listen-client-urls', 'URLs to listen on for client traffic. [default: http://localhost:2379]'),
+    'advertise-client-urls': str('advertise-client-urls', "This member's client URLs to advertise. [default: http://localhost:2379]"),
+    'listen-peer-urls': str('listen-peer-urls', 'URLs to listen on for peer traffic. [default: http://localhost:2380]'),
+    'initial-advertise-peer-urls': str(
+      'initial-advertise-peer-urls',
+      "This member's peer URLs to advertise to the rest of the cluster. [default: http://localhost:2380]",
+    ),
+    'initial-cluster': str('initial-cluster', 'Initial cluster configuration for bootstrapping (name=peerURL,...). [default: ${name}=http://localhost:2380]'),
+    'initial-cluster-state': Flags.string({
+      description: "Initial cluster state ('new' or 'existing'). [default: new]",
+      env: 'ETCD_INITIAL_CLUSTER_STATE',
+      options: ['new', 'existing'],
+    }),
+    'initial-cluster-token': str('initial-cluster-token', 'Initial cluster token for the cluster during bootstrap. [default: etcd-cluster]'),
+    'snapshot-count': int('snapshot-count', 'Number of committed transactions to trigger a snapshot to disk. [default: 100000]', 1),
+    'heartbeat-interval': int('heartbeat-interval', 'Time (in milliseconds) of a heartbeat interval. [default: 100]', 1),
+    'election-timeout': int('election-timeout', 'Time (in milliseconds) for an election to timeout. [default: 1000]', 1),
+    'quota-backend-bytes': int('quota-backend-bytes', 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota). [default: 0]'),
+    'max-request-bytes': int('max-request-bytes', 'Maximum client request size in bytes the server will accept. [default: 1572864]', 1),
+    'auto-compaction-mode': Flags.string({
+      description: "Interpret 'auto-compaction-retention' one of: 'periodic', 'revision'. [default: periodic]",
+      env: 'ETCD_AUTO_COMPACTION_MODE',
+      options: ['periodic', 'revision'],
+    }),
+    'auto-compaction-retention': str(
+      'auto-compaction-retention',
+      "Auto compaction retention for mvcc key value store. 0 means disable auto compaction. [default: 0]",
+    ),
+    'max-snapshots': int('max-snapshots', 'Maximum number of snapshot files to retain (0 is unlimited). [default: 5]'),
+    'max-wals': int('max-wals', 'Maximum number of wal files to retain (0 is unlimited). [default: 5]'),
+    'log-level': Flags.string({
+      description: 'Configures log level. Only supports debug, info, warn, error. [default: info]',
+      env: 'ETCD_LOG_LEVEL',
+      options: ['debug', 'info', 'warn', 'error'],
+    }),
+  };
+
+  async run(): Promise<NodeResult> {
+    const { flags } = await this.parse(Node);
+    warnUnknownEnv((line) => this.logToStderr(line), Object.keys(Node.flags));
+    const config = configFromFlags(flags);
+    const logger = levelLogger(config.logLevel as LogLevel, (level, message) => {
+      process.stderr.write(`${new Date().toISOString()}\t${level.toUpperCase()}\t${message}\n`);
+    });
+    const node = await startNode(config, logger);
+    logger.info(
+      `ready to serve client requests: member ${node.server.memberId.toString(16)} on ${config.advertiseClientUrls.map(urlString).join(',')}`,
+    );
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals += 1;
+      if (signals > 1) process.exit(130);
+      logger.info(`received ${sig}, shutting down`);
+      void node.stop();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    await node.done;
+    return { stopped: true };
+  }
+}
+
+type NodeFlags = Partial<Record<keyof (typeof Node)['flags'], string>>;
+
+export function configFromFlags(flags: NodeFlags): ServerConfig {
+  const name = flags.name ?? 'default';
+  const d = defaultConfig(name);
+  const peerUrls = flags['initial-advertise-peer-urls']
+    ? parseUrlList('initial-advertise-peer-urls', flags['initial-advertise-peer-urls'])
+    : d.initialAdvertisePeerUrls;
+  return {
+    ...d,
+    dataDir: flags['data-dir'] ?? d.dataDir,
+    walDir: flags['wal-dir'] ?? '',
+    listenClientUrls: flags['listen-client-urls'] ? parseUrlList('listen-client-urls', flags['listen-client-urls']) : d.listenClientUrls,
+    advertiseClientUrls: flags['advertise-client-urls']
+      ? parseUrlList('advertise-client-urls', flags['advertise-client-urls'])
+      : d.advertiseClientUrls,
+    listenPeerUrls: flags['listen-peer-urls'] ? parseUrlList('listen-peer-urls', flags['listen-peer-urls']) : d.listenPeerUrls,
+    initialAdvertisePeerUrls: peerUrls,
+    initialCluster: flags['initial-cluster'] ? parseInitialCluster(flags['initial-cluster']) : new Map([[name, peerUrls]]),
+    initialClusterState: (flags['initial-cluster-state'] as ServerConfig['initialClusterState'] | undefined) ?? d.initialClusterState,
+    initialClusterToken: flags['initial-cluster-token'] ?? d.initialClusterToken,
+    snapshotCount: num(flags['snapshot-count'], d.snapshotCount),
+    heartbeatMs: num(flags['heartbeat-interval'], d.heartbeatMs),
+    electionMs: num(flags['election-timeout'], d.electionMs),
+    quotaBackendBytes: num(flags['quota-backend-bytes'], d.quotaBackendBytes),
+    maxRequestBytes: num(flags['max-request-bytes'], d.maxRequestBytes),
+    autoCompactionMode: (flags['auto-compaction-mode'] as ServerConfig['autoCompactionMode'] | undefined) ?? d.autoCompactionMode,
+    autoCompactionRetention: flags['auto-compaction-retention'] ?? d.autoCompactionRetention,
+    maxSnapshots: num(flags['max-snapshots'], d.maxSnapshots),
+    maxWals: num(flags['max-wals'], d.maxWals),
+    logLevel: (flags['log-level'] as ServerConfig['logLevel'] | undefined) ?? d.logLevel,
+  };
+}
+
+function num(value: string | undefined, fallback: number): number {
+  return value === undefined ? fallback : Number(value);
+}
+
+/** etcd warns about ETCD_* variables it does not know; so does kvctl (a typo would otherwise go unseen). */
+function warnUnknownEnv(warn: (line: string) => void, flagNames: readonly string[]): void {
+  const known = new Set(flagNames.map((f) => `ETCD_${f.toUpperCase().replaceAll('-', '_')}`));
+  for (const key of Object.keys(process.env)) {
+    if (key.startsWith('ETCD_') && !known.has(key)) warn(`warning: unrecognized environment variable ${key} (ignored)`);
+  }
+}

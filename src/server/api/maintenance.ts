@@ -1,0 +1,59 @@
+/** The etcdserverpb.Maintenance and etcdserverpb.Cluster services. */
+import type { status as grpcStatus } from '@grpc/grpc-js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+
+import type { Logger } from '../../base/logger.js';
+import { EtcdApiError, GrpcCode } from '../../proto/errors.js';
+import {
+  AlarmRequest_AlarmAction,
+  type ClusterServer,
+  type MaintenanceServer,
+  type SnapshotRequest,
+  type SnapshotResponse,
+} from '../../proto/gen/etcdserverpb/rpc.js';
+import type { V3Api } from '../kvserver/v3.js';
+import { unary } from './kv.js';
+
+function unimplemented(what: string): { code: grpcStatus; details: string } {
+  return { code: GrpcCode.UNIMPLEMENTED as number as grpcStatus, details: `kvctl node: ${what} is not implemented yet` };
+}
+
+export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServer {
+  return {
+    status: unary(logger, () => api.status()),
+    hash: unary(logger, () => api.hash()),
+    hashKv: unary(logger, (req) => api.hashKV(Number(req.revision))),
+    defragment: unary(logger, async () => {
+      await api.defragment();
+      return { header: api.header() };
+    }),
+    alarm: (call, callback) => {
+      // No alarm can be raised yet (the space quota comes with the NOSPACE alarm): GET answers the truth.
+      if (call.request.action === AlarmRequest_AlarmAction.GET) callback(null, { header: api.header(), alarms: [] });
+      else callback(unimplemented('activating or deactivating alarms'), null);
+    },
+    moveLeader: unary(logger, (req) => {
+      const st = api.server.status();
+      if (st.leader !== st.memberId) throw new EtcdApiError('notLeader');
+      const target = api.server.membership.get(req.targetID);
+      if (target === undefined || target.isLearner) throw new EtcdApiError('badLeaderTransferee');
+      // The only voter is this member, which already leads.
+      return { header: api.header() };
+    }),
+    snapshot: (call: ServerWritableStream<SnapshotRequest, SnapshotResponse>) => {
+      call.emit('error', unimplemented('Snapshot'));
+    },
+    downgrade: (_call, callback) => callback(unimplemented('Downgrade'), null),
+  };
+}
+
+export function clusterService(api: V3Api, logger: Logger): ClusterServer {
+  const single = (what: string) => unimplemented(`${what} (clusters of more than one member)`);
+  return {
+    memberList: unary(logger, () => api.memberList()),
+    memberAdd: (_c, cb) => cb(single('MemberAdd'), null),
+    memberRemove: (_c, cb) => cb(single('MemberRemove'), null),
+    memberUpdate: (_c, cb) => cb(single('MemberUpdate'), null),
+    memberPromote: (_c, cb) => cb(single('MemberPromote'), null),
+  };
+}

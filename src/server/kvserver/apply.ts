@@ -1,0 +1,102 @@
+/**
+ * Applies one committed request to the state machine (inside the raft loop's backend transaction).
+ * Apply is deterministic: the same entries give the same state and the same answers on every member and
+ * on every replay. An error that belongs to the request (a compacted revision, a missing key for
+ * ignore_value) becomes that request's answer; anything else escapes and stops the node.
+ */
+import type { Logger } from '../../base/logger.js';
+import { KvError } from '../../base/errors.js';
+import type { InternalRaftRequest } from '../../proto/gen/etcdserverpb/raft_internal.js';
+import type { CompactionResponse, ResponseHeader } from '../../proto/gen/etcdserverpb/rpc.js';
+import { EtcdApiError } from '../../proto/errors.js';
+import type { KvStore } from '../mvcc/kvstore.js';
+import { deleteRange, put, range, stampRevision, txn, txnIsReadOnly, readOnlyTxn } from './kv-ops.js';
+import type { Membership } from './membership.js';
+
+export interface ApplyResult {
+  /** The response to send, with header.revision set; undefined when `error` is. */
+  readonly response: unknown;
+  readonly error: Error | undefined;
+  /** For a compaction: settles when the compacted revisions are physically gone. */
+  readonly physicalDone?: Promise<void>;
+}
+
+function ok(response: unknown, physicalDone?: Promise<void>): ApplyResult {
+  return { response, error: undefined, physicalDone };
+}
+
+function header(rev: number): ResponseHeader {
+  return { clusterId: 0n, memberId: 0n, revision: BigInt(rev), raftTerm: 0n };
+}
+
+export class Applier {
+  constructor(
+    private readonly kv: KvStore,
+    private readonly membership: Membership,
+    private readonly logger: Logger,
+  ) {}
+
+  apply(req: InternalRaftRequest, index: number): ApplyResult {
+    try {
+      return this.dispatch(req);
+    } catch (err) {
+      // Errors that are the request's answer; any other error is a bug or a broken disk and must stop apply.
+      if (err instanceof EtcdApiError || (err instanceof KvError && isRequestError(err))) {
+        return { response: undefined, error: err };
+      }
+      this.logger.error(`apply: entry ${index} failed: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  private dispatch(req: InternalRaftRequest): ApplyResult {
+    if (req.put !== undefined) {
+      const w = this.kv.write();
+      const resp = put(w, req.put);
+      const { rev } = w.end();
+      if (resp.header) resp.header.revision = BigInt(rev);
+      return ok(resp);
+    }
+    if (req.deleteRange !== undefined) {
+      const w = this.kv.write();
+      const resp = deleteRange(w, req.deleteRange);
+      const { rev } = w.end();
+      if (resp.header) resp.header.revision = BigInt(rev);
+      return ok(resp);
+    }
+    if (req.txn !== undefined) {
+      if (txnIsReadOnly(this.kv, req.txn)) {
+        const resp = readOnlyTxn(this.kv, req.txn);
+        stampRevision(resp, this.kv.currentRevision);
+        return ok(resp);
+      }
+      const w = this.kv.write();
+      const resp = txn(w, req.txn);
+      const { rev } = w.end();
+      stampRevision(resp, rev);
+      return ok(resp);
+    }
+    if (req.range !== undefined) {
+      return ok(range(this.kv, req.range));
+    }
+    if (req.compaction !== undefined) {
+      const { physicalDone } = this.kv.compact(Number(req.compaction.revision));
+      const resp: CompactionResponse = { header: header(this.kv.currentRevision) };
+      // Nobody may be waiting for it; a failure is logged where it happens, not left unhandled.
+      physicalDone.catch(() => {});
+      return ok(resp, physicalDone);
+    }
+    if (req.clusterMemberAttrSet !== undefined) {
+      const a = req.clusterMemberAttrSet;
+      this.membership.setAttributes(a.memberID, a.memberAttributes?.name ?? '', a.memberAttributes?.clientUrls ?? []);
+      return ok({});
+    }
+    this.logger.warn('apply: an entry with no request this node knows was skipped');
+    return ok({});
+  }
+}
+
+/** MVCC errors that answer a request (compacted or future revision) rather than signal a broken store. */
+function isRequestError(err: KvError): boolean {
+  return err.code === 'MVCC_COMPACTED' || err.code === 'MVCC_FUTURE_REV';
+}

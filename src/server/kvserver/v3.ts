@@ -1,0 +1,139 @@
+/**
+ * The v3 API as the node implements it, one method per RPC, called by the thin gRPC handlers in api/:
+ * writes go through raft; linearizable reads wait for a ReadIndex barrier, serializable ones read the
+ * local store at once. Every response leaves here with its header filled as etcd fills it.
+ */
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  HashKVResponse,
+  HashResponse,
+  MemberListResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseHeader,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
+} from '../../proto/gen/etcdserverpb/rpc.js';
+import { DEFAULT_QUOTA_BACKEND_BYTES } from './config.js';
+import { range, readOnlyTxn, stampRevision } from './kv-ops.js';
+import type { EtcdServer } from './server.js';
+
+/** The version this node reports (StatusResponse.version, /version): the etcd API level it speaks. */
+export const SERVER_VERSION = '3.5.0';
+export const CLUSTER_VERSION = '3.5.0';
+
+function isReadOnlyOps(ops: readonly RequestOp[]): boolean {
+  return ops.every((op) =>
+    op.requestRange !== undefined ? true : op.requestTxn !== undefined ? isReadOnlyTxn(op.requestTxn) : false,
+  );
+}
+
+/** A txn that cannot write whichever branch runs (etcd serves it without raft). */
+export function isReadOnlyTxn(t: TxnRequest): boolean {
+  return isReadOnlyOps(t.success) && isReadOnlyOps(t.failure);
+}
+
+function isSerializableTxn(t: TxnRequest): boolean {
+  return [...t.success, ...t.failure].every((op) =>
+    op.requestRange !== undefined ? op.requestRange.serializable : op.requestTxn !== undefined ? isSerializableTxn(op.requestTxn) : true,
+  );
+}
+
+export class V3Api {
+  constructor(readonly server: EtcdServer) {}
+
+  header(revision: number | bigint = this.server.kv.currentRevision): ResponseHeader {
+    const st = this.server.status();
+    return { clusterId: st.clusterId, memberId: st.memberId, revision: BigInt(revision), raftTerm: BigInt(st.term) };
+  }
+
+  private fill<T extends { header?: ResponseHeader | undefined }>(resp: T): T {
+    const rev = resp.header?.revision ?? BigInt(this.server.kv.currentRevision);
+    resp.header = this.header(rev);
+    return resp;
+  }
+
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    if (!req.serializable) await this.server.readBarrier();
+    return this.fill(range(this.server.kv, req));
+  }
+
+  async put(req: PutRequest): Promise<PutResponse> {
+    return this.fill((await this.write({ put: req })) as PutResponse);
+  }
+
+  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    return this.fill((await this.write({ deleteRange: req })) as DeleteRangeResponse);
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResponse> {
+    if (isReadOnlyTxn(req)) {
+      if (!isSerializableTxn(req)) await this.server.readBarrier();
+      const resp = readOnlyTxn(this.server.kv, req);
+      stampRevision(resp, this.server.kv.currentRevision);
+      return this.fill(resp);
+    }
+    return this.fill((await this.write({ txn: req })) as TxnResponse);
+  }
+
+  async compact(req: CompactionRequest): Promise<CompactionResponse> {
+    const result = await this.server.propose({ compaction: req });
+    if (result.error) throw result.error;
+    if (req.physical && result.physicalDone) await result.physicalDone;
+    return this.fill(result.response as CompactionResponse);
+  }
+
+  private async write(req: Parameters<EtcdServer['propose']>[0]): Promise<unknown> {
+    const result = await this.server.propose(req);
+    if (result.error) throw result.error;
+    return result.response;
+  }
+
+  status(): StatusResponse {
+    const st = this.server.status();
+    const backend = this.server.backend;
+    return {
+      header: this.header(),
+      version: SERVER_VERSION,
+      dbSize: BigInt(backend.sizeBytes()),
+      leader: st.leader,
+      raftIndex: BigInt(st.committedIndex),
+      raftTerm: BigInt(st.term),
+      raftAppliedIndex: BigInt(st.appliedIndex),
+      errors: [],
+      dbSizeInUse: BigInt(backend.sizeInUseBytes()),
+      isLearner: st.isLearner,
+      storageVersion: '',
+      dbSizeQuota: BigInt(this.server.config.quotaBackendBytes || DEFAULT_QUOTA_BACKEND_BYTES),
+    };
+  }
+
+  memberList(): MemberListResponse {
+    return { header: this.header(), members: this.server.membership.toProto() };
+  }
+
+  hashKV(revision: number): HashKVResponse {
+    const h = this.server.kv.hashKV(revision);
+    return {
+      header: this.header(),
+      hash: h.hash,
+      compactRevision: BigInt(h.compactRevision),
+      hashRevision: BigInt(h.hashRevision),
+    };
+  }
+
+  hash(): HashResponse {
+    return { header: this.header(), hash: this.server.backend.hash() };
+  }
+
+  async defragment(): Promise<void> {
+    await this.server.backend.defragment();
+  }
+}

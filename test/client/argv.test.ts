@@ -1,0 +1,14 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { moveLeadingGlobalFlags as m } from '../../src/cli/argv.js';
+
+test('etcdctl-style global flags before the command move behind the command words', () => {
+  assert.deepEqual(m(['--endpoints=a:1', 'get', 'k']), ['get', 'k', '--endpoints=a:1']);
+  assert.deepEqual(m(['--endpoints', 'a:1', '-w', 'json', 'endpoint', 'status']), ['endpoint', 'status', '--endpoints', 'a:1', '-w', 'json']);
+  assert.deepEqual(m(['--hex', 'put', 'k', 'v']), ['put', 'k', '--hex', 'v']);
+  // The command first, or nothing to move: unchanged.
+  assert.deepEqual(m(['get', 'k', '--endpoints=a:1']), ['get', 'k', '--endpoints=a:1']);
+  assert.deepEqual(m(['--version']), ['--version']);
+  assert.deepEqual(m(['--endpoints=a:1']), ['--endpoints=a:1']);
+});
