@@ -9,11 +9,9 @@ import { type Server as NetServer, type Socket, createServer as createNetServer 
 import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 
 import type { Logger } from '../../base/logger.js';
-import { ClusterService, KVService, MaintenanceService } from '../../proto/gen/etcdserverpb/rpc.js';
 import type { V3Api } from '../kvserver/v3.js';
 import { httpHandler } from './http.js';
-import { kvService } from './kv.js';
-import { clusterService, maintenanceService } from './maintenance.js';
+import { registerServices } from './services.js';
 
 /** etcd lets a gRPC message exceed --max-request-bytes by this much (headers, framing). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -35,9 +33,7 @@ export async function serveClients(
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.max_concurrent_streams': 2 ** 31 - 1,
   });
-  grpc.addService(KVService, kvService(api, opts.logger));
-  grpc.addService(MaintenanceService, maintenanceService(api, opts.logger));
-  grpc.addService(ClusterService, clusterService(api, opts.logger));
+  registerServices(grpc, api, opts.logger);
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
   const http = createHttpServer(httpHandler(api));
 

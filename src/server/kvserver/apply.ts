@@ -9,8 +9,10 @@ import { KvError } from '../../base/errors.js';
 import type { InternalRaftRequest } from '../../proto/gen/etcdserverpb/raft_internal.js';
 import type { CompactionResponse, ResponseHeader } from '../../proto/gen/etcdserverpb/rpc.js';
 import { EtcdApiError } from '../../proto/errors.js';
-import type { KvStore } from '../mvcc/kvstore.js';
-import { deleteRange, put, range, stampRevision, txn, txnIsReadOnly, readOnlyTxn } from './kv-ops.js';
+import type { Event } from '../../proto/gen/mvccpb/kv.js';
+import type { KvStore, TxnWrite } from '../mvcc/kvstore.js';
+import type { Feature } from './feature.js';
+import { type LeaseLookup, deleteRange, put, range, readOnlyTxn, stampRevision, txn, txnIsReadOnly } from './kv-ops.js';
 import type { Membership } from './membership.js';
 
 export interface ApplyResult {
@@ -29,16 +31,52 @@ function header(rev: number): ResponseHeader {
   return { clusterId: 0n, memberId: 0n, revision: BigInt(rev), raftTerm: 0n };
 }
 
+const noLeases: LeaseLookup = { exists: () => false };
+
 export class Applier {
+  features: readonly Feature[] = [];
+  leases: LeaseLookup = noLeases;
+  /** Changes made by the current apply batch, for the features' afterCommit once it commits. */
+  private committed: Array<{ events: readonly Event[]; rev: number }> = [];
+
   constructor(
     private readonly kv: KvStore,
     private readonly membership: Membership,
     private readonly logger: Logger,
   ) {}
 
+  /** Ends a write txn and lets every feature see its changes (inside the batch). */
+  endWrite(w: TxnWrite): { rev: number; events: readonly Event[] } {
+    const { rev, events } = w.end();
+    if (events.length > 0) {
+      for (const f of this.features) f.onKvChanges?.(events, rev);
+      this.committed.push({ events, rev });
+    }
+    return { rev, events };
+  }
+
+  /** Runs `fn` in one write txn routed through endWrite. */
+  writeKv(fn: (w: TxnWrite) => void): { rev: number; events: readonly Event[] } {
+    const w = this.kv.write();
+    fn(w);
+    return this.endWrite(w);
+  }
+
+  /** The batch committed: hand its changes to the features, in order. */
+  afterCommit(): void {
+    const batch = this.committed;
+    this.committed = [];
+    for (const { events, rev } of batch) for (const f of this.features) f.afterCommit?.(events, rev);
+  }
+
+  /** The batch rolled back: its changes never happened. */
+  discard(): void {
+    this.committed = [];
+  }
+
   apply(req: InternalRaftRequest, index: number): ApplyResult {
     try {
-      return this.dispatch(req);
+      return this.dispatch(req, index);
     } catch (err) {
       // Errors that are the request's answer; any other error is a bug or a broken disk and must stop apply.
       if (err instanceof EtcdApiError || (err instanceof KvError && isRequestError(err))) {
@@ -49,18 +87,18 @@ export class Applier {
     }
   }
 
-  private dispatch(req: InternalRaftRequest): ApplyResult {
+  private dispatch(req: InternalRaftRequest, index: number): ApplyResult {
     if (req.put !== undefined) {
       const w = this.kv.write();
-      const resp = put(w, req.put);
-      const { rev } = w.end();
+      const resp = put(w, req.put, this.leases);
+      const { rev } = this.endWrite(w);
       if (resp.header) resp.header.revision = BigInt(rev);
       return ok(resp);
     }
     if (req.deleteRange !== undefined) {
       const w = this.kv.write();
       const resp = deleteRange(w, req.deleteRange);
-      const { rev } = w.end();
+      const { rev } = this.endWrite(w);
       if (resp.header) resp.header.revision = BigInt(rev);
       return ok(resp);
     }
@@ -71,8 +109,8 @@ export class Applier {
         return ok(resp);
       }
       const w = this.kv.write();
-      const resp = txn(w, req.txn);
-      const { rev } = w.end();
+      const resp = txn(w, req.txn, this.leases);
+      const { rev } = this.endWrite(w);
       stampRevision(resp, rev);
       return ok(resp);
     }
@@ -90,6 +128,10 @@ export class Applier {
       const a = req.clusterMemberAttrSet;
       this.membership.setAttributes(a.memberID, a.memberAttributes?.name ?? '', a.memberAttributes?.clientUrls ?? []);
       return ok({});
+    }
+    for (const f of this.features) {
+      const result = f.apply?.(req, index);
+      if (result !== undefined) return result;
     }
     this.logger.warn('apply: an entry with no request this node knows was skipped');
     return ok({});

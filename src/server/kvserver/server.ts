@@ -46,6 +46,8 @@ import { clusterIdFor, idHex, memberIdFor } from './ids.js';
 import { Membership, encodeMemberContext } from './membership.js';
 import { Metrics } from './metrics.js';
 import { type ApplyResult, Applier } from './apply.js';
+import type { Feature } from './feature.js';
+import { installFeatures } from './features.js';
 
 /** How many entries a snapshot leaves in the raft log so that slow followers catch up without it (etcd's). */
 const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
@@ -129,6 +131,27 @@ export class EtcdServer {
       committedIndex: () => this.rawNode.basicStatus().hardState.commit,
       appliedIndex: () => this.appliedIndex,
     });
+    this.features = installFeatures({
+      config,
+      logger,
+      backend,
+      kv,
+      memberId,
+      writeKv: (fn) => applier.writeKv(fn),
+      propose: (body) => this.propose(body),
+      isLeader: () => this.isLeader,
+      setLeaseLookup: (lookup) => {
+        applier.leases = lookup;
+      },
+    });
+    applier.features = this.features;
+  }
+
+  readonly features: readonly Feature[];
+
+  /** The installed feature of this type, for the API layer (e.g. the lessor for LeaseKeepAlive). */
+  feature<T extends Feature>(type: abstract new (...args: never[]) => T): T | undefined {
+    return this.features.find((f): f is T => f instanceof type);
   }
 
   /** Opens (or creates) the data dir and starts the raft loop. */
@@ -386,6 +409,8 @@ export class EtcdServer {
         `raft: ${this.leader === None ? 'lost leader' : `leader is ${idHex(this.leader)}`}${was !== None ? ` (was ${idHex(was)})` : ''} at term ${this.rawNode.basicStatus().hardState.term}`,
       );
       if (this.leader === None) this.failReadsInFlight(new EtcdApiError('leaderChanged'));
+      const leads = this.leader === this.memberId;
+      if (leads !== (was === this.memberId)) for (const f of this.features) f.onLeaderChange?.(leads);
     }
 
     // 1. persist
@@ -430,7 +455,27 @@ export class EtcdServer {
   private apply(entries: readonly Entry[]): void {
     const answers: Array<[bigint, ApplyResult]> = [];
     const t0 = performance.now();
-    let last = entries[entries.length - 1];
+    try {
+      this.applyBatch(entries, answers);
+    } catch (err) {
+      this.applier.discard();
+      throw err;
+    }
+    this.applier.afterCommit();
+    const last = entries[entries.length - 1];
+    this.metrics.backendCommit.observe((performance.now() - t0) / 1000);
+    this.metrics.proposalsCommitted.inc(entries.length);
+    this.metrics.proposalsApplied.inc(entries.length);
+    if (last !== undefined) this.appliedIndex = last.index;
+    for (const [id, result] of answers) {
+      const w = this.waiters.get(id);
+      this.waiters.delete(id);
+      w?.resolve(result);
+    }
+  }
+
+  private applyBatch(entries: readonly Entry[], answers: Array<[bigint, ApplyResult]>): void {
+    let last: Entry | undefined;
     this.backend.batch(() => {
       for (const e of entries) {
         if (e.type === EntryType.ConfChange) {
@@ -447,15 +492,6 @@ export class EtcdServer {
       }
       if (last !== undefined) this.backend.setConsistentIndex(last.index, last.term);
     });
-    this.metrics.backendCommit.observe((performance.now() - t0) / 1000);
-    this.metrics.proposalsCommitted.inc(entries.length);
-    this.metrics.proposalsApplied.inc(entries.length);
-    if (last !== undefined) this.appliedIndex = last.index;
-    for (const [id, result] of answers) {
-      const w = this.waiters.get(id);
-      this.waiters.delete(id);
-      w?.resolve(result);
-    }
   }
 
   private releaseReads(): void {
@@ -585,6 +621,7 @@ export class EtcdServer {
     this.readsAwaitingApply = [];
     // Let an in-flight Ready finish its WAL write before closing files under it.
     for (let i = 0; i < 200 && this.loopRunning; i++) await new Promise((r) => setTimeout(r, 5));
+    for (const f of this.features) await f.close?.();
     await this.wal.close();
     await this.kv.close();
     await this.backend.close();

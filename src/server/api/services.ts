@@ -1,0 +1,17 @@
+/**
+ * The gRPC services the node serves. Each service module adds its line here; a service not listed
+ * answers UNIMPLEMENTED, as grpc-js does for unknown services.
+ */
+import type { Server as GrpcServer } from '@grpc/grpc-js';
+
+import type { Logger } from '../../base/logger.js';
+import { ClusterService, KVService, MaintenanceService } from '../../proto/gen/etcdserverpb/rpc.js';
+import type { V3Api } from '../kvserver/v3.js';
+import { kvService } from './kv.js';
+import { clusterService, maintenanceService } from './maintenance.js';
+
+export function registerServices(grpc: GrpcServer, api: V3Api, logger: Logger): void {
+  grpc.addService(KVService, kvService(api, logger));
+  grpc.addService(MaintenanceService, maintenanceService(api, logger));
+  grpc.addService(ClusterService, clusterService(api, logger));
+}

@@ -1,0 +1,48 @@
+/**
+ * The seam through which the node's stateful features (leases, watches, auth, alarms) plug into the
+ * apply path and the raft loop, without the core knowing each of them:
+ * - `apply` takes the committed requests a feature owns (inside the apply batch, deterministic);
+ * - `onKvChanges` sees every key change inside the batch (leases attach and detach keys there);
+ * - `afterCommit` sees the changes once the batch is committed (watchers are notified there);
+ * - `onLeaderChange` tells a feature when this member starts or stops leading (lease expiry runs on
+ *   the leader only);
+ * - `close` runs when the node stops.
+ * Features are built by `installFeatures` in features.ts, in a fixed order.
+ */
+import type { Logger } from '../../base/logger.js';
+import type { InternalRaftRequest } from '../../proto/gen/etcdserverpb/raft_internal.js';
+import type { Event } from '../../proto/gen/mvccpb/kv.js';
+import type { Backend } from '../mvcc/backend.js';
+import type { KvStore, TxnWrite } from '../mvcc/kvstore.js';
+import type { ApplyResult } from './apply.js';
+import type { ServerConfig } from './config.js';
+import type { LeaseLookup } from './kv-ops.js';
+import type { ProposalBody } from './server.js';
+
+export interface Feature {
+  readonly name: string;
+  apply?(req: InternalRaftRequest, index: number): ApplyResult | undefined;
+  onKvChanges?(events: readonly Event[], rev: number): void;
+  afterCommit?(events: readonly Event[], rev: number): void;
+  onLeaderChange?(isLeader: boolean): void;
+  close?(): Promise<void> | void;
+}
+
+/** What a feature may use of the node. */
+export interface FeatureContext {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly backend: Backend;
+  readonly kv: KvStore;
+  readonly memberId: bigint;
+  /**
+   * Runs one MVCC write txn inside the current apply batch and routes its changes through every
+   * feature's onKvChanges/afterCommit (a lease revoke deletes its keys this way).
+   */
+  writeKv(fn: (w: TxnWrite) => void): { rev: number; events: readonly Event[] };
+  /** Proposes a request through raft (e.g. the leader revoking an expired lease). */
+  propose(body: ProposalBody): Promise<ApplyResult>;
+  isLeader(): boolean;
+  /** Lets a feature answer "does this lease exist" for puts (set by the lease feature). */
+  setLeaseLookup(lookup: LeaseLookup): void;
+}
