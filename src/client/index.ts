@@ -12,6 +12,7 @@ export {
 } from './client.js';
 export { type Endpoint, defaultEndpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
 export { ClientError, type ClientErrorKind, type DialFailure } from './errors.js';
+export { type SnapshotDownload, downloadSnapshot } from './snapshot.js';
 export { fromKeyEnd, prefixEnd, toBytes } from './keys.js';
 export {
   type CompareOp,

@@ -25,3 +25,4 @@ export {
   validateConfig,
 } from './kvserver/config.js';
 export { type RunningNode, startNode } from './node.js';
+export { type SnapshotFileStatus, SnapshotFileError, snapshotFileStatus } from './kvserver/snapshot-status.js';

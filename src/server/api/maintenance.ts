@@ -11,8 +11,36 @@ import {
   type SnapshotRequest,
   type SnapshotResponse,
 } from '../../proto/gen/etcdserverpb/rpc.js';
-import type { V3Api } from '../kvserver/v3.js';
+import { snapshotChunks } from '../kvserver/snapshot-stream.js';
+import { SERVER_VERSION, type V3Api } from '../kvserver/v3.js';
+import { toGrpcError } from './errors.js';
 import { unary } from './kv.js';
+
+/** Streams the snapshot, waiting for the client to drain each chunk (a slow reader is not buffered). */
+async function streamSnapshot(api: V3Api, call: ServerWritableStream<SnapshotRequest, SnapshotResponse>, logger: Logger): Promise<void> {
+  let cancelled = false;
+  call.on('cancelled', () => (cancelled = true));
+  const chunks = snapshotChunks(api.server.backend);
+  try {
+    let first = true;
+    for await (const chunk of chunks) {
+      if (cancelled) break;
+      const resp: SnapshotResponse = {
+        header: first ? api.header() : undefined,
+        remainingBytes: BigInt(chunk.remainingBytes),
+        blob: chunk.blob,
+        version: first ? SERVER_VERSION : '',
+      };
+      first = false;
+      if (!call.write(resp)) await new Promise<void>((resolve) => call.once('drain', () => resolve()));
+    }
+    call.end();
+  } catch (err) {
+    call.emit('error', toGrpcError(err, logger));
+  } finally {
+    await chunks.return(undefined);
+  }
+}
 
 function unimplemented(what: string): { code: grpcStatus; details: string } {
   return { code: GrpcCode.UNIMPLEMENTED as number as grpcStatus, details: `kvctl node: ${what} is not implemented yet` };
@@ -41,7 +69,7 @@ export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServe
       return { header: api.header() };
     }),
     snapshot: (call: ServerWritableStream<SnapshotRequest, SnapshotResponse>) => {
-      call.emit('error', unimplemented('Snapshot'));
+      void streamSnapshot(api, call, logger);
     },
     downgrade: (_call, callback) => callback(unimplemented('Downgrade'), null),
   };
