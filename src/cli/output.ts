@@ -179,6 +179,20 @@ export function jsonTxn(r: TxnResponse): string {
   ]);
 }
 
+/** An AlarmResponse as etcdctl prints it with -w json (enum values as numbers, as Go's encoding/json does). */
+export function jsonAlarm(r: { header: ResponseHeader | undefined; alarms: ReadonlyArray<{ memberID: bigint; alarm: number }> }): string {
+  return obj([
+    ['header', jsonHeader(r.header)],
+    ['alarms', arr(r.alarms.map((a) => obj([['memberID', int(a.memberID)], ['alarm', a.alarm === 0 ? undefined : String(a.alarm)]])))],
+  ]);
+}
+
+/** etcdctl's simple alarm lines: `memberID:<decimal id> alarm:<NAME> ` (etcdctl prints that trailing space). */
+export function simpleAlarms(alarms: ReadonlyArray<{ memberID: bigint; alarm: number }>): string {
+  const names = ['NONE', 'NOSPACE', 'CORRUPT'];
+  return alarms.map((a) => `memberID:${a.memberID} alarm:${names[a.alarm] ?? String(a.alarm)} \n`).join('');
+}
+
 /** A response that carries only a header (compaction, defragment). */
 export function jsonHeaderOnly(r: { header: ResponseHeader | undefined }): string {
   return obj([['header', jsonHeader(r.header)]]);

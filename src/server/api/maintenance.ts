@@ -5,7 +5,6 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../../base/logger.js';
 import { EtcdApiError, GrpcCode } from '../../proto/errors.js';
 import {
-  AlarmRequest_AlarmAction,
   type ClusterServer,
   type MaintenanceServer,
   type SnapshotRequest,
@@ -55,11 +54,7 @@ export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServe
       await api.defragment();
       return { header: api.header() };
     }),
-    alarm: (call, callback) => {
-      // No alarm can be raised yet (the space quota comes with the NOSPACE alarm): GET answers the truth.
-      if (call.request.action === AlarmRequest_AlarmAction.GET) callback(null, { header: api.header(), alarms: [] });
-      else callback(unimplemented('activating or deactivating alarms'), null);
-    },
+    alarm: unary(logger, (req) => api.alarm(req)),
     moveLeader: unary(logger, (req) => {
       const st = api.server.status();
       if (st.leader !== st.memberId) throw new EtcdApiError('notLeader');

@@ -75,6 +75,10 @@ export class Applier {
   }
 
   apply(req: InternalRaftRequest, index: number): ApplyResult {
+    for (const f of this.features) {
+      const refused = f.gate?.(req);
+      if (refused !== undefined) return { response: undefined, error: refused };
+    }
     try {
       return this.dispatch(req, index);
     } catch (err) {

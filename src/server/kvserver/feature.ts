@@ -21,6 +21,8 @@ import type { ProposalBody } from './server.js';
 
 export interface Feature {
   readonly name: string;
+  /** Refuses a committed request before it applies (e.g. writes while the NOSPACE alarm is raised). */
+  gate?(req: InternalRaftRequest): Error | undefined;
   apply?(req: InternalRaftRequest, index: number): ApplyResult | undefined;
   onKvChanges?(events: readonly Event[], rev: number): void;
   afterCommit?(events: readonly Event[], rev: number): void;

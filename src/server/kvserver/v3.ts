@@ -3,24 +3,28 @@
  * writes go through raft; linearizable reads wait for a ReadIndex barrier, serializable ones read the
  * local store at once. Every response leaves here with its header filled as etcd fills it.
  */
-import type {
-  CompactionRequest,
-  CompactionResponse,
-  DeleteRangeRequest,
-  DeleteRangeResponse,
-  HashKVResponse,
-  HashResponse,
-  MemberListResponse,
-  PutRequest,
-  PutResponse,
-  RangeRequest,
-  RangeResponse,
-  RequestOp,
-  ResponseHeader,
-  StatusResponse,
-  TxnRequest,
-  TxnResponse,
+import {
+  type AlarmRequest,
+  AlarmRequest_AlarmAction,
+  type AlarmResponse,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type HashKVResponse,
+  type HashResponse,
+  type MemberListResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type ResponseHeader,
+  type StatusResponse,
+  type TxnRequest,
+  type TxnResponse,
 } from '../../proto/gen/etcdserverpb/rpc.js';
+import { AlarmFeature } from './alarm-feature.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES } from './config.js';
 import { range, readOnlyTxn, stampRevision } from './kv-ops.js';
 import type { EtcdServer } from './server.js';
@@ -65,7 +69,14 @@ export class V3Api {
     return this.fill(range(this.server.kv, req));
   }
 
+  get alarms(): AlarmFeature {
+    const a = this.server.feature(AlarmFeature);
+    if (a === undefined) throw new Error('kvserver: the alarm feature is not installed');
+    return a;
+  }
+
   async put(req: PutRequest): Promise<PutResponse> {
+    this.alarms.checkQuota({ put: req });
     return this.fill((await this.write({ put: req })) as PutResponse);
   }
 
@@ -80,6 +91,7 @@ export class V3Api {
       stampRevision(resp, this.server.kv.currentRevision);
       return this.fill(resp);
     }
+    this.alarms.checkQuota({ txn: req });
     return this.fill((await this.write({ txn: req })) as TxnResponse);
   }
 
@@ -107,7 +119,7 @@ export class V3Api {
       raftIndex: BigInt(st.committedIndex),
       raftTerm: BigInt(st.term),
       raftAppliedIndex: BigInt(st.appliedIndex),
-      errors: [],
+      errors: this.alarms.statusErrors(),
       dbSizeInUse: BigInt(backend.sizeInUseBytes()),
       isLearner: st.isLearner,
       storageVersion: '',
@@ -131,6 +143,14 @@ export class V3Api {
 
   hash(): HashResponse {
     return { header: this.header(), hash: this.server.backend.hash() };
+  }
+
+  /** Alarm GET answers from this member's state; ACTIVATE and DEACTIVATE go through raft. */
+  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
+    if (req.action === AlarmRequest_AlarmAction.GET) return { header: this.header(), alarms: this.alarms.list(req.alarm) };
+    const result = await this.server.propose({ alarm: req });
+    if (result.error) throw result.error;
+    return this.fill(result.response as AlarmResponse);
   }
 
   async defragment(): Promise<void> {
