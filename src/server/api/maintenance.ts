@@ -4,11 +4,11 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 
 import type { Logger } from '../../base/logger.js';
 import { EtcdApiError, GrpcCode } from '../../proto/errors.js';
-import {
-  type ClusterServer,
-  type MaintenanceServer,
-  type SnapshotRequest,
-  type SnapshotResponse,
+import type {
+  ClusterServer,
+  MaintenanceServer,
+  SnapshotRequest,
+  SnapshotResponse,
 } from '../../proto/gen/etcdserverpb/rpc.js';
 import { snapshotChunks } from '../kvserver/snapshot-stream.js';
 import { SERVER_VERSION, type V3Api } from '../kvserver/v3.js';
