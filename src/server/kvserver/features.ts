@@ -3,10 +3,30 @@
  * module adds one line here.
  */
 import { AlarmFeature } from './alarm-feature.js';
+import { Compactor } from './compactor.js';
+import { parseRetention } from './config.js';
 import type { Feature, FeatureContext } from './feature.js';
 
 export function installFeatures(ctx: FeatureContext): Feature[] {
   const features: Feature[] = [];
   features.push(new AlarmFeature(ctx));
+  features.push(
+    new Compactor({
+      mode: ctx.config.autoCompactionMode,
+      retention: parseRetention(ctx.config.autoCompactionMode, ctx.config.autoCompactionRetention),
+      logger: ctx.logger,
+      currentRevision: () => ctx.kv.currentRevision,
+      compactedRevision: () => ctx.kv.compactRevision,
+      compact: async (rev) => {
+        const result = await ctx.propose({ compaction: { revision: BigInt(rev), physical: false } });
+        if (result.error) throw result.error;
+      },
+      now: () => Date.now(),
+      every: (ms, fn) => {
+        const t = setInterval(fn, ms);
+        return () => clearInterval(t);
+      },
+    }),
+  );
   return features;
 }
