@@ -5,7 +5,7 @@
  */
 
 /** Global flags of kvctl's client commands that take a value (as `--flag value` or `--flag=value`). */
-const VALUED = new Set(['--endpoints', '--dial-timeout', '--command-timeout', '-w', '--write-out']);
+const VALUED = new Set(['--endpoints', '--dial-timeout', '--command-timeout', '-w', '--write-out', '--user', '--password']);
 /** Global boolean flags. */
 const BOOLEAN = new Set(['--hex', '--json']);
 

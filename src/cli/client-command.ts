@@ -18,6 +18,7 @@ import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
 import { GoParseError, goParseInt, parseGoDuration } from './go-format.js';
 import { type WriteOut, writeOutFormats } from './output.js';
+import { askPassword, closePasswordInput } from './password.js';
 
 /** A Go duration flag (`2s`, `500ms`, `1m`), parsed to milliseconds. */
 function durationFlag(description: string, defaultText: string, env: string) {
@@ -53,6 +54,16 @@ export const clientFlags = {
     env: 'ETCDCTL_WRITE_OUT',
     helpGroup: 'GLOBAL',
   })(),
+  user: Flags.string({
+    description: 'username[:password] for authentication (prompt if password is not supplied)',
+    env: 'ETCDCTL_USER',
+    helpGroup: 'GLOBAL',
+  }),
+  password: Flags.string({
+    description: "password for authentication (if this option is used, --user option shouldn't include password)",
+    env: 'ETCDCTL_PASSWORD',
+    helpGroup: 'GLOBAL',
+  }),
 };
 
 /** etcdctl's `--hex`, for the commands whose printers use it (get, put, del, txn). */
@@ -76,7 +87,23 @@ export type ClientFlags = {
   'dial-timeout': number;
   'command-timeout': number;
   'write-out': WriteOut;
+  user?: string | undefined;
+  password?: string | undefined;
 };
+
+/** etcdctl's `--user name[:password]` and `--password`: the user and password to authenticate with, if any. */
+function credentialsOf(flags: ClientFlags, prompted: string | undefined): { username?: string; password?: string } {
+  const user = flags.user ?? '';
+  if (user === '') return {};
+  if (flags.password !== undefined && flags.password !== '') return { username: user, password: flags.password };
+  const colon = user.indexOf(':');
+  if (colon >= 0) return { username: user.slice(0, colon), password: user.slice(colon + 1) };
+  return { username: user, password: prompted ?? '' };
+}
+
+function needsPasswordPrompt(flags: ClientFlags): boolean {
+  return (flags.user ?? '') !== '' && (flags.password ?? '') === '' && !(flags.user ?? '').includes(':');
+}
 
 /** A JSON text to print as is (see `logJson`). */
 class RawJson {
@@ -115,13 +142,29 @@ export abstract class ClientCommand<T> extends BaseCommand<T> {
   }
 
   protected clientOptions(flags: ClientFlags): ClientOptions {
-    return { endpoints: flags.endpoints, dialTimeoutMs: flags['dial-timeout'], commandTimeoutMs: flags['command-timeout'] };
+    const opts = { endpoints: flags.endpoints, dialTimeoutMs: flags['dial-timeout'], commandTimeoutMs: flags['command-timeout'] };
+    return { ...opts, ...credentialsOf(flags, this.promptedPassword) };
   }
 
-  /** A client connected to one of `--endpoints` (closed when the command ends). */
+  /** The password typed at etcdctl's `Password: ` prompt (for `--user name` without one). */
+  private promptedPassword: string | undefined;
+
+  /**
+   * A client connected to one of `--endpoints` (closed when the command ends). With `--user`, it has authenticated:
+   * wrong credentials fail here, with exit code 2 as etcdctl's client creation does.
+   */
   protected async connect(flags: ClientFlags): Promise<EtcdClient> {
     this.client?.close();
+    if (needsPasswordPrompt(flags) && this.promptedPassword === undefined) {
+      this.promptedPassword = await askPassword('Password: ');
+    }
     this.client = await EtcdClient.connect(this.clientOptions(flags));
+    try {
+      await this.client.authenticate();
+    } catch (err) {
+      if (err instanceof ClientError && err.kind === 'server') throw new CtlError(err.message, ExitCode.ExitBadConnection, { cause: err });
+      throw err;
+    }
     return this.client;
   }
 
@@ -188,6 +231,7 @@ export abstract class ClientCommand<T> extends BaseCommand<T> {
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
+    closePasswordInput();
     this.client?.close();
     this.client = undefined;
     return super.finally(err);

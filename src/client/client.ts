@@ -18,11 +18,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 
+import { AuthApi } from './auth.js';
 import {
   AlarmRequest,
   AlarmRequest_AlarmAction,
   type AlarmResponse,
   AlarmType,
+  AuthService,
   ClusterService,
   CompactionRequest,
   type CompactionResponse,
@@ -73,6 +75,13 @@ export type ClientOptions = {
   /** Deadline of each call once connected (etcdctl `--command-timeout`, 5s). */
   commandTimeoutMs?: number;
   tls?: TlsOptions;
+  /**
+   * Credentials (etcdctl `--user`/`--password`): the client authenticates before its first call and sends the token
+   * with every call, authenticating again when etcd answers "invalid auth token" or "revision of auth store is old".
+   * A server with auth disabled is used without a token.
+   */
+  username?: string;
+  password?: string;
 };
 
 /** Per-call options. */
@@ -146,14 +155,14 @@ class Connection {
   }
 
   /** One unary call; rejects with grpc-js' `ServiceError`. Never waits for a connection (`waitForReady: false`). */
-  unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, deadline: number, signal?: AbortSignal): Promise<Res> {
+  unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, deadline: number, signal?: AbortSignal, metadata?: grpc.Metadata): Promise<Res> {
     return new Promise((resolve, reject) => {
       const call = this.client.makeUnaryRequest(
         method.path,
         method.requestSerialize,
         method.responseDeserialize,
         request,
-        new grpc.Metadata(),
+        metadata ?? new grpc.Metadata(),
         { deadline },
         (err, response) => {
           signal?.removeEventListener('abort', onAbort);
@@ -191,8 +200,16 @@ export class EtcdClient {
   /** Index in `endpoints` of the endpoint that answered last: calls start there. */
   private preferred = 0;
   private closed = false;
+  private readonly credentials: { name: string; password: string } | undefined;
+  /** The token calls carry; undefined before authenticating, or when the server has auth disabled. */
+  private token: string | undefined;
+  private authenticated: Promise<void> | undefined;
+  private authApi: AuthApi | undefined;
 
   private constructor(opts: ClientOptions) {
+    // As clientv3: without both a name and a password, no authentication (requests then go without a token).
+    const { username, password } = opts;
+    this.credentials = username !== undefined && username !== '' && password !== undefined && password !== '' ? { name: username, password } : undefined;
     this.endpoints = parseEndpoints(opts.endpoints);
     this.dialTimeoutMs = checkTimeout(opts.dialTimeoutMs ?? defaultDialTimeoutMs, 'dialTimeoutMs');
     this.commandTimeoutMs = checkTimeout(opts.commandTimeoutMs ?? defaultCommandTimeoutMs, 'commandTimeoutMs');
@@ -312,6 +329,35 @@ export class EtcdClient {
     return { header: last?.header, alarms: disarmed };
   }
 
+  // ---- Auth ----
+
+  /** The Auth service: users, roles, permissions, auth enable/disable (see auth.ts). */
+  get auth(): AuthApi {
+    this.authApi ??= new AuthApi((method, request, idempotent) => this.call(method, request, idempotent));
+    return this.authApi;
+  }
+
+  /**
+   * Authenticates with the client's credentials (once; concurrent callers share the attempt). Rejects with etcd's
+   * "authentication failed" for a wrong name or password. Does nothing without credentials.
+   */
+  authenticate(): Promise<void> {
+    const creds = this.credentials;
+    if (creds === undefined) return Promise.resolve();
+    this.authenticated ??= this.callOnce(AuthService.authenticate, creds, false).then(
+      (resp) => {
+        this.token = resp.token;
+      },
+      (err: unknown) => {
+        // clientv3 goes on without a token when the server has auth off.
+        if (err instanceof ClientError && err.etcdError === 'authNotEnabled') return;
+        this.authenticated = undefined;
+        throw err;
+      },
+    );
+    return this.authenticated;
+  }
+
   // ---- Cluster ----
 
   memberList(opts: { linearizable?: boolean } = {}, call?: CallOptions): Promise<MemberListResponse> {
@@ -354,7 +400,53 @@ export class EtcdClient {
     return this.endpoints.find((e) => e.raw === endpoint.trim()) ?? parseEndpoint(endpoint);
   }
 
+  /** One call with the client's token; a dead token is renewed once and the call repeated (etcd refused it unread). */
   private async call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, idempotent: boolean, opts: CallOptions = {}): Promise<Res> {
+    if (this.credentials === undefined) return this.callOnce(method, request, idempotent, opts);
+    await this.authenticate();
+    try {
+      return await this.callOnce(method, request, idempotent, opts, this.tokenMetadata());
+    } catch (err) {
+      const e = err instanceof ClientError ? err.etcdError : undefined;
+      if (e !== 'invalidAuthToken' && e !== 'authOldRevision' && e !== 'userEmpty') throw err;
+      this.authenticated = undefined;
+      this.token = undefined;
+      await this.authenticate();
+      return this.callOnce(method, request, idempotent, opts, this.tokenMetadata());
+    }
+  }
+
+  /**
+   * The metadata a stream (Watch, LeaseKeepAlive) must open with so that it carries the client's token: authenticates
+   * first if needed; undefined without credentials or when the server has auth off.
+   */
+  /**
+   * The metadata a stream opened now should carry: the token from the last authentication, if any.
+   * Streams are long-lived: call streamMetadata() first so that the client has authenticated.
+   */
+  currentStreamMetadata(): grpc.Metadata {
+    return this.tokenMetadata() ?? new grpc.Metadata();
+  }
+
+  async streamMetadata(): Promise<grpc.Metadata | undefined> {
+    await this.authenticate();
+    return this.tokenMetadata();
+  }
+
+  private tokenMetadata(): grpc.Metadata | undefined {
+    if (this.token === undefined) return undefined;
+    const md = new grpc.Metadata();
+    md.set('token', this.token);
+    return md;
+  }
+
+  private async callOnce<Req, Res>(
+    method: UnaryMethod<Req, Res>,
+    request: Req,
+    idempotent: boolean,
+    opts: CallOptions = {},
+    metadata?: grpc.Metadata,
+  ): Promise<Res> {
     if (this.closed) throw new ClientError('etcd client is closed', { code: 'CLOSED', kind: 'bad-request' });
     const candidates = opts.endpoint !== undefined ? [this.resolve(opts.endpoint)] : this.rotation();
     const timeoutMs = checkTimeout(opts.timeoutMs ?? this.commandTimeoutMs, 'timeoutMs');
@@ -368,7 +460,7 @@ export class EtcdClient {
         continue;
       }
       try {
-        const response = await conn.unary(method, request, Date.now() + timeoutMs, opts.signal);
+        const response = await conn.unary(method, request, Date.now() + timeoutMs, opts.signal, metadata);
         this.prefer(ep);
         return response;
       } catch (err) {

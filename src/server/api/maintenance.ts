@@ -12,6 +12,7 @@ import type {
 } from '../../proto/gen/etcdserverpb/rpc.js';
 import { snapshotChunks } from '../kvserver/snapshot-stream.js';
 import { SERVER_VERSION, type V3Api } from '../kvserver/v3.js';
+import { requireAdmin } from './auth-context.js';
 import { toGrpcError } from './errors.js';
 import { unary } from './kv.js';
 
@@ -48,9 +49,17 @@ function unimplemented(what: string): { code: grpcStatus; details: string } {
 export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServer {
   return {
     status: unary(logger, () => api.status()),
-    hash: unary(logger, () => api.hash()),
-    hashKv: unary(logger, (req) => api.hashKV(Number(req.revision))),
-    defragment: unary(logger, async () => {
+    // Hash, HashKV, Defragment and Snapshot are root's (etcd's authMaintenanceServer); Status and Alarm are anyone's.
+    hash: unary(logger, async (_req, call) => {
+      await requireAdmin(call, api);
+      return api.hash();
+    }),
+    hashKv: unary(logger, async (req, call) => {
+      await requireAdmin(call, api);
+      return api.hashKV(Number(req.revision));
+    }),
+    defragment: unary(logger, async (_req, call) => {
+      await requireAdmin(call, api);
       await api.defragment();
       return { header: api.header() };
     }),
@@ -64,7 +73,10 @@ export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServe
       return { header: api.header() };
     }),
     snapshot: (call: ServerWritableStream<SnapshotRequest, SnapshotResponse>) => {
-      void streamSnapshot(api, call, logger);
+      requireAdmin(call, api).then(
+        () => streamSnapshot(api, call, logger),
+        (err: unknown) => call.emit('error', toGrpcError(err, logger)),
+      );
     },
     downgrade: (_call, callback) => callback(unimplemented('Downgrade'), null),
   };

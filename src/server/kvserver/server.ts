@@ -138,7 +138,7 @@ export class EtcdServer {
       kv,
       memberId,
       writeKv: (fn) => applier.writeKv(fn),
-      propose: (body) => this.propose(body),
+      propose: (body, as) => this.propose(body, as),
       isLeader: () => this.isLeader,
       setLeaseLookup: (lookup) => {
         applier.leases = lookup;
@@ -297,12 +297,12 @@ export class EtcdServer {
    * Proposes a request through raft and resolves with what applying it produced (or rejects with the
    * error apply raised). The caller has validated the request.
    */
-  propose(req: ProposalBody, opts: { username?: string } = {}): Promise<ApplyResult> {
+  propose(req: ProposalBody, opts: { username?: string; authRevision?: number } = {}): Promise<ApplyResult> {
     if (this.stopped) return Promise.reject(new ServerStoppedError());
     if (this.leader === None) return Promise.reject(new EtcdApiError('noLeader'));
     const id = this.nextRequestId++;
     // encode() reads only the fields present; every top-level field but ID is an optional message.
-    const full = { ...req, ID: 0n, header: { ID: id, username: opts.username ?? '', authRevision: 0n } } as InternalRaftRequestT;
+    const full = { ...req, ID: 0n, header: { ID: id, username: opts.username ?? '', authRevision: BigInt(opts.authRevision ?? 0) } } as InternalRaftRequestT;
     const data = InternalRaftRequest.encode(full).finish();
     if (data.length > this.config.maxRequestBytes) return Promise.reject(new EtcdApiError('requestTooLarge'));
     return new Promise<ApplyResult>((resolve, reject) => {

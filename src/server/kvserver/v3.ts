@@ -25,6 +25,7 @@ import {
   type TxnResponse,
 } from '../../proto/gen/etcdserverpb/rpc.js';
 import { AlarmFeature } from './alarm-feature.js';
+import { type AuthInfo, authorizedRead, checkTxnAuth, proposeAs } from './auth-feature.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES } from './config.js';
 import { range, readOnlyTxn, stampRevision } from './kv-ops.js';
 import type { EtcdServer } from './server.js';
@@ -64,9 +65,11 @@ export class V3Api {
     return resp;
   }
 
-  async range(req: RangeRequest): Promise<RangeResponse> {
+  /** `ai`: who sent the request (api/auth-context.ts), undefined without a token; the same for every method. */
+  async range(req: RangeRequest, ai?: AuthInfo): Promise<RangeResponse> {
     if (!req.serializable) await this.server.readBarrier();
-    return this.fill(range(this.server.kv, req));
+    const resp = authorizedRead(this.server, ai, (s) => s.isRangePermitted(ai, req.key, req.rangeEnd), () => range(this.server.kv, req));
+    return this.fill(resp);
   }
 
   get alarms(): AlarmFeature {
@@ -75,35 +78,35 @@ export class V3Api {
     return a;
   }
 
-  async put(req: PutRequest): Promise<PutResponse> {
+  async put(req: PutRequest, ai?: AuthInfo): Promise<PutResponse> {
     this.alarms.checkQuota({ put: req });
-    return this.fill((await this.write({ put: req })) as PutResponse);
+    return this.fill((await this.write({ put: req }, ai)) as PutResponse);
   }
 
-  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.fill((await this.write({ deleteRange: req })) as DeleteRangeResponse);
+  async deleteRange(req: DeleteRangeRequest, ai?: AuthInfo): Promise<DeleteRangeResponse> {
+    return this.fill((await this.write({ deleteRange: req }, ai)) as DeleteRangeResponse);
   }
 
-  async txn(req: TxnRequest): Promise<TxnResponse> {
+  async txn(req: TxnRequest, ai?: AuthInfo): Promise<TxnResponse> {
     if (isReadOnlyTxn(req)) {
       if (!isSerializableTxn(req)) await this.server.readBarrier();
-      const resp = readOnlyTxn(this.server.kv, req);
+      const resp = authorizedRead(this.server, ai, (s) => checkTxnAuth(s, ai, req), () => readOnlyTxn(this.server.kv, req));
       stampRevision(resp, this.server.kv.currentRevision);
       return this.fill(resp);
     }
     this.alarms.checkQuota({ txn: req });
-    return this.fill((await this.write({ txn: req })) as TxnResponse);
+    return this.fill((await this.write({ txn: req }, ai)) as TxnResponse);
   }
 
-  async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const result = await this.server.propose({ compaction: req });
+  async compact(req: CompactionRequest, ai?: AuthInfo): Promise<CompactionResponse> {
+    const result = await this.server.propose({ compaction: req }, proposeAs(ai));
     if (result.error) throw result.error;
     if (req.physical && result.physicalDone) await result.physicalDone;
     return this.fill(result.response as CompactionResponse);
   }
 
-  private async write(req: Parameters<EtcdServer['propose']>[0]): Promise<unknown> {
-    const result = await this.server.propose(req);
+  private async write(req: Parameters<EtcdServer['propose']>[0], ai?: AuthInfo): Promise<unknown> {
+    const result = await this.server.propose(req, proposeAs(ai));
     if (result.error) throw result.error;
     return result.response;
   }
