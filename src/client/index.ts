@@ -10,10 +10,21 @@ export {
   defaultCommandTimeoutMs,
   defaultDialTimeoutMs,
 } from './client.js';
+export { AuthApi, type PermissionType, parsePermissionType } from './auth.js';
+export { type Permission, Permission_Type } from '../proto/gen/authpb/auth.js';
+export type {
+  AuthRoleGetResponse,
+  AuthRoleListResponse,
+  AuthStatusResponse,
+  AuthUserGetResponse,
+  AuthUserListResponse,
+} from '../proto/gen/etcdserverpb/rpc.js';
 export { type Endpoint, defaultEndpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
 export { ClientError, type ClientErrorKind, type DialFailure } from './errors.js';
 export { type SnapshotDownload, downloadSnapshot } from './snapshot.js';
 export { fromKeyEnd, prefixEnd, toBytes } from './keys.js';
+export { type KeepAliveEnd, type KeepAliveOptions, LeaseApi, type LeaseGrantResponse, type LeaseKeepAliveResponse, type LeaseLeasesResponse, type LeaseRevokeResponse, type LeaseTimeToLiveResponse, leaseNotFound } from './lease.js';
+export { Watch, type WatchEvent, type WatchOptions, type WatchResponse, WatchSession, type WatchSessionOptions, watchCreateRequest } from './watch.js';
 export {
   type CompareOp,
   type CompareTarget,

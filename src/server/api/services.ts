@@ -7,11 +7,20 @@ import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { Logger } from '../../base/logger.js';
 import { ClusterService, KVService, MaintenanceService } from '../../proto/gen/etcdserverpb/rpc.js';
 import type { V3Api } from '../kvserver/v3.js';
+import { AuthService } from '../../proto/gen/etcdserverpb/rpc.js';
+import { authService } from './auth.js';
 import { kvService } from './kv.js';
+import { LeaseService } from '../../proto/gen/etcdserverpb/rpc.js';
+import { leaseService } from './lease.js';
 import { clusterService, maintenanceService } from './maintenance.js';
+import { WatchService } from '../../proto/gen/etcdserverpb/rpc.js';
+import { watchService } from './watch.js';
 
 export function registerServices(grpc: GrpcServer, api: V3Api, logger: Logger): void {
   grpc.addService(KVService, kvService(api, logger));
+  grpc.addService(AuthService, authService(api, logger));
   grpc.addService(MaintenanceService, maintenanceService(api, logger));
   grpc.addService(ClusterService, clusterService(api, logger));
+  grpc.addService(LeaseService, leaseService(api, logger));
+  grpc.addService(WatchService, watchService(api, logger));
 }

@@ -42,8 +42,11 @@ export interface FeatureContext {
    * feature's onKvChanges/afterCommit (a lease revoke deletes its keys this way).
    */
   writeKv(fn: (w: TxnWrite) => void): { rev: number; events: readonly Event[] };
-  /** Proposes a request through raft (e.g. the leader revoking an expired lease). */
-  propose(body: ProposalBody): Promise<ApplyResult>;
+  /**
+   * Proposes a request through raft (e.g. the leader revoking an expired lease), as `as` when given (the
+   * caller's user, or the node itself acting as root while auth is on).
+   */
+  propose(body: ProposalBody, as?: { username: string; authRevision: number }): Promise<ApplyResult>;
   isLeader(): boolean;
   /** Lets a feature answer "does this lease exist" for puts (set by the lease feature). */
   setLeaseLookup(lookup: LeaseLookup): void;

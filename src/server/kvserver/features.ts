@@ -3,9 +3,12 @@
  * module adds one line here.
  */
 import { AlarmFeature } from './alarm-feature.js';
+import { AuthFeature } from './auth-feature.js';
 import { Compactor } from './compactor.js';
 import { parseRetention } from './config.js';
 import type { Feature, FeatureContext } from './feature.js';
+import { LeaseFeature } from './lease-feature.js';
+import { WatchFeature } from './watch-feature.js';
 
 export function installFeatures(ctx: FeatureContext): Feature[] {
   const features: Feature[] = [];
@@ -28,5 +31,14 @@ export function installFeatures(ctx: FeatureContext): Feature[] {
       },
     }),
   );
+  const lease = new LeaseFeature(ctx);
+  const auth = new AuthFeature(ctx);
+  // A put that attaches a lease and a lease revoke need write permission on every key of the lease; the
+  // node's own revokes of expired leases act as root.
+  auth.leaseKeys = (id) => lease.lessor.keys(id);
+  lease.internalAuth = () => (auth.store.enabled ? auth.internalAuth() : undefined);
+  features.push(lease);
+  features.push(auth);
+  features.push(new WatchFeature(ctx));
   return features;
 }

@@ -1,0 +1,85 @@
+// Auth across features: leases expire (the node revokes as root) and watches are checked, with auth on.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+
+import { etcdctl } from '../support/etcdctl.js';
+import { type KvNode, removeDir, startKvNode } from '../support/kvnode.js';
+
+describe('auth with leases and watches', { timeout: 60_000 }, () => {
+  let node: KvNode;
+  const as = (user: string, ...args: string[]) => etcdctl(node.endpoint, ['--user', user, ...args]);
+
+  before(async () => {
+    node = await startKvNode({ args: ['--heartbeat-interval', '50', '--election-timeout', '500'] });
+    const ep = node.endpoint;
+    for (const args of [
+      ['user', 'add', 'root:rootpw'],
+      ['user', 'add', 'alice:alicepw'],
+      ['role', 'add', 'a-writer'],
+      ['role', 'grant-permission', 'a-writer', 'readwrite', 'a/', '--prefix'],
+      ['user', 'grant-role', 'alice', 'a-writer'],
+      ['auth', 'enable'],
+    ]) {
+      const r = await etcdctl(ep, args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+  });
+  after(async () => {
+    await node?.stop();
+    if (node) removeDir(node.dataDir);
+  });
+
+  test('an expired lease is revoked by the node even with auth on, deleting keys no user could write', async () => {
+    const grant = await as('root:rootpw', 'lease', 'grant', '1');
+    const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
+    assert.ok(id, grant.stdout + grant.stderr);
+    assert.equal((await as('root:rootpw', 'put', 'root-only', 'v', '--lease', id)).stdout, 'OK\n');
+    let gone = false;
+    for (let i = 0; i < 40 && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      gone = (await as('root:rootpw', 'get', 'root-only')).stdout === '';
+    }
+    assert.ok(gone, `the key outlived its lease:\n${node.log().slice(-1500)}`);
+  });
+
+  test('lease revoke needs write permission on every attached key', async () => {
+    const grant = await as('alice:alicepw', 'lease', 'grant', '60');
+    const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
+    assert.ok(id, grant.stdout + grant.stderr);
+    assert.equal((await as('root:rootpw', 'put', 'b/secret', 'v', '--lease', id)).stdout, 'OK\n');
+    const refused = await as('alice:alicepw', 'lease', 'revoke', id);
+    assert.match(refused.stderr, /etcdserver: permission denied/);
+    assert.equal((await as('root:rootpw', 'lease', 'revoke', id)).code, 0);
+  });
+
+  test('a watch needs read permission on its range; a permitted one sees events', async () => {
+    const denied = await as('alice:alicepw', 'watch', 'b/', '--prefix');
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /permission denied/);
+
+    const child = spawn('etcdctl', ['--endpoints', node.endpoint, '--user', 'alice:alicepw', 'watch', 'a/', '--prefix'], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; i < 50 && !out.includes('a/k'); i++) {
+        await as('alice:alicepw', 'put', 'a/k', `v${i}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(out, /^PUT\na\/k\nv\d+\n/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('keep-alive carries the token', async () => {
+    const grant = await as('alice:alicepw', 'lease', 'grant', '30');
+    const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
+    assert.ok(id);
+    const ka = await as('alice:alicepw', 'lease', 'keep-alive', '--once', id);
+    assert.equal(ka.code, 0, ka.stderr);
+    assert.match(ka.stdout, new RegExp(`lease ${id} keepalived with TTL\\(\\d+\\)`));
+  });
+});
