@@ -1,11 +1,13 @@
 /** The etcdserverpb.KV service: validate, delegate to the node, map errors. */
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { sendUnaryData, ServerUnaryCall, status as grpcStatus } from '@grpc/grpc-js';
 
 import type { Logger } from '../../base/logger.js';
 import type { KVServer } from '../../proto/gen/etcdserverpb/rpc.js';
 import type { V3Api } from '../kvserver/v3.js';
 import { authInfoOf } from './auth-context.js';
+import { GrpcCode } from '../../proto/errors.js';
 import { toGrpcError } from './errors.js';
+import { MalformedRequest } from './malformed.js';
 import { checkDelete, checkPut, checkRange, checkTxn } from './validate.js';
 
 /** Runs a handler body and answers with its result or its error mapped to etcd's status. */
@@ -14,6 +16,11 @@ export function unary<Req, Res>(
   body: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
+    if ((call.request as unknown) instanceof MalformedRequest) {
+      const reason = (call.request as unknown as MalformedRequest).reason;
+      callback({ code: GrpcCode.INVALID_ARGUMENT as number as grpcStatus, details: `grpc: error unmarshalling request: ${reason}` }, null);
+      return;
+    }
     let result: Promise<Res> | Res;
     try {
       result = body(call.request, call);

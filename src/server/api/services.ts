@@ -10,6 +10,7 @@ import type { V3Api } from '../kvserver/v3.js';
 import { AuthService } from '../../proto/gen/etcdserverpb/rpc.js';
 import { authService } from './auth.js';
 import { kvService } from './kv.js';
+import { tolerant } from './malformed.js';
 import { LeaseService } from '../../proto/gen/etcdserverpb/rpc.js';
 import { leaseService } from './lease.js';
 import { clusterService, maintenanceService } from './maintenance.js';
@@ -17,10 +18,10 @@ import { WatchService } from '../../proto/gen/etcdserverpb/rpc.js';
 import { watchService } from './watch.js';
 
 export function registerServices(grpc: GrpcServer, api: V3Api, logger: Logger): void {
-  grpc.addService(KVService, kvService(api, logger));
-  grpc.addService(AuthService, authService(api, logger));
-  grpc.addService(MaintenanceService, maintenanceService(api, logger));
-  grpc.addService(ClusterService, clusterService(api, logger));
-  grpc.addService(LeaseService, leaseService(api, logger));
-  grpc.addService(WatchService, watchService(api, logger));
+  grpc.addService(tolerant(KVService), kvService(api, logger));
+  grpc.addService(tolerant(AuthService), authService(api, logger));
+  grpc.addService(tolerant(MaintenanceService), maintenanceService(api, logger));
+  grpc.addService(tolerant(ClusterService), clusterService(api, logger));
+  grpc.addService(tolerant(LeaseService), leaseService(api, logger));
+  grpc.addService(tolerant(WatchService), watchService(api, logger));
 }
