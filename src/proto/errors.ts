@@ -88,6 +88,7 @@ export const etcdErrors = {
   authNotEnabled: e(FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
   invalidAuthToken: e(UNAUTHENTICATED, 'etcdserver: invalid auth token'),
   invalidAuthMgmt: e(INVALID_ARGUMENT, 'etcdserver: invalid auth management'),
+  permissionNotGiven: e(INVALID_ARGUMENT, 'etcdserver: permission not given'),
   authOldRevision: e(INVALID_ARGUMENT, 'etcdserver: revision of auth store is old'),
 
   noLeader: e(UNAVAILABLE, 'etcdserver: no leader'),

@@ -283,7 +283,7 @@ export class AuthStore {
 
   roleGrantPermission(r: AuthRoleGrantPermissionRequest): void {
     const perm = r.perm;
-    if (perm === undefined) throw new AuthError('AUTH_PERMISSION_NOT_GIVEN', 'etcdserver: permission not given');
+    if (perm === undefined) throw new EtcdApiError('permissionNotGiven');
     const role = this.getRole(r.name);
     if (role === undefined) throw new EtcdApiError('roleNotFound');
     const perms = role.keyPermission;
