@@ -22,7 +22,6 @@ import type {
   AuthUserChangePasswordRequest,
 } from '../../proto/gen/etcdserverpb/rpc.js';
 import type { AuthBuckets } from './backend.js';
-import { AuthError } from './errors.js';
 import { hashPasswordSync, passwordMatches } from './password.js';
 import { UnifiedPermissions } from './perms.js';
 import { SimpleTokens } from './simple-token.js';
