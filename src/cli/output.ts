@@ -95,23 +95,23 @@ function simpleTxn(out: Lines, r: TxnResponse, opts: SimpleOptions): void {
 
 // ---------------------------------------------------------------- json
 
-type JsonField = readonly [name: string, json: string | undefined];
+export type JsonField = readonly [name: string, json: string | undefined];
 
 /** A JSON object of the fields that are present (`undefined`: omitted, Go's `omitempty`). */
-function obj(fields: readonly JsonField[]): string {
+export function obj(fields: readonly JsonField[]): string {
   return `{${fields
     .filter((f): f is readonly [string, string] => f[1] !== undefined)
     .map(([name, json]) => `${goJsonString(name)}:${json}`)
     .join(',')}}`;
 }
 
-const int = (n: bigint): string | undefined => (n === 0n ? undefined : n.toString());
+export const int = (n: bigint): string | undefined => (n === 0n ? undefined : n.toString());
 const bool = (b: boolean): string | undefined => (b ? 'true' : undefined);
-const bytes = (b: Uint8Array): string | undefined => (b.length === 0 ? undefined : `"${Buffer.from(b).toString('base64')}"`);
+export const bytes = (b: Uint8Array): string | undefined => (b.length === 0 ? undefined : `"${Buffer.from(b).toString('base64')}"`);
 const str = (s: string): string | undefined => (s === '' ? undefined : goJsonString(s));
 const arr = (items: readonly string[]): string | undefined => (items.length === 0 ? undefined : `[${items.join(',')}]`);
 
-function jsonHeader(h: ResponseHeader | undefined): string | undefined {
+export function jsonHeader(h: ResponseHeader | undefined): string | undefined {
   if (h === undefined) return undefined;
   return obj([
     ['cluster_id', int(h.clusterId)],
@@ -121,7 +121,7 @@ function jsonHeader(h: ResponseHeader | undefined): string | undefined {
   ]);
 }
 
-function jsonKv(kv: KeyValue | undefined): string | undefined {
+export function jsonKv(kv: KeyValue | undefined): string | undefined {
   if (kv === undefined) return undefined;
   return obj([
     ['key', bytes(kv.key)],

@@ -3,7 +3,6 @@ import { Args, Flags } from '@oclif/core';
 import {
   ClientError,
   type KeyValue,
-  type ResponseHeader,
   type Watch as ClientWatch,
   type WatchEvent,
   type WatchOptions,
@@ -13,8 +12,8 @@ import {
 import { type ClientFlags, ClientCommand, hexFlag, int64Flag } from '../cli/client-command.js';
 import { CtlError } from '../cli/ctl-error.js';
 import { ExitCode } from '../cli/exit-codes.js';
-import { GoParseError, goJsonString, goParseInt, goQuote, scanGoQuoted } from '../cli/go-format.js';
-import { type WriteOut, tableNotSupported } from '../cli/output.js';
+import { GoParseError, goParseInt, goQuote, scanGoQuoted } from '../cli/go-format.js';
+import { type WriteOut, jsonHeader, jsonKv, obj, tableNotSupported } from '../cli/output.js';
 import { stdinLines } from '../cli/stdin.js';
 
 /** What the command ends with; it never ends on its own but through an error (the server canceled) or a signal. */
@@ -238,40 +237,6 @@ function eventType(ev: WatchEvent): string {
   return ev.type === 0 ? 'PUT' : ev.type === 1 ? 'DELETE' : String(ev.type);
 }
 
-type JsonField = readonly [name: string, json: string | undefined];
-
-function obj(fields: readonly JsonField[]): string {
-  return `{${fields
-    .filter((f): f is readonly [string, string] => f[1] !== undefined)
-    .map(([name, json]) => `${goJsonString(name)}:${json}`)
-    .join(',')}}`;
-}
-
-const int = (n: bigint): string | undefined => (n === 0n ? undefined : n.toString());
-const bytes = (b: Uint8Array): string | undefined => (b.length === 0 ? undefined : `"${Buffer.from(b).toString('base64')}"`);
-
-function jsonHeader(h: ResponseHeader | undefined): string {
-  if (h === undefined) return '{}';
-  return obj([
-    ['cluster_id', int(h.clusterId)],
-    ['member_id', int(h.memberId)],
-    ['revision', int(h.revision)],
-    ['raft_term', int(h.raftTerm)],
-  ]);
-}
-
-function jsonKv(kv: KeyValue | undefined): string | undefined {
-  if (kv === undefined) return undefined;
-  return obj([
-    ['key', bytes(kv.key)],
-    ['create_revision', int(kv.createRevision)],
-    ['mod_revision', int(kv.modRevision)],
-    ['version', int(kv.version)],
-    ['value', bytes(kv.value)],
-    ['lease', int(kv.lease)],
-  ]);
-}
-
 function jsonEvent(ev: WatchEvent): string {
   return obj([
     ['type', ev.type === 0 ? undefined : String(ev.type)],
@@ -286,7 +251,7 @@ function jsonEvent(ev: WatchEvent): string {
  * an empty header and null events.
  */
 export function jsonWatch(r: WatchResponse, synthesized = false): string {
-  const header = synthesized ? '{}' : jsonHeader(r.header);
+  const header = synthesized ? '{}' : (jsonHeader(r.header) ?? '{}');
   const events = synthesized ? 'null' : `[${r.events.map(jsonEvent).join(',')}]`;
   const compact = synthesized ? 0n : r.compactRevision;
   return `{"Header":${header},"Events":${events},"CompactRevision":${compact},"Canceled":${r.canceled},"Created":false}`;
