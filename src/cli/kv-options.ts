@@ -11,9 +11,20 @@ import {
   type SortTarget,
   op,
 } from '../client/index.js';
+import { Args } from '@oclif/core';
+
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
 import { GoParseError, goParseInt } from './go-format.js';
+
+/**
+ * The `<key> [range_end]` arguments of get, del and watch. ignoreStdin: oclif would otherwise fill a
+ * missing argument from piped stdin, which etcdctl never does.
+ */
+export const keyRangeArgs = {
+  key: Args.string({ description: 'key, or start of the range', ignoreStdin: true }),
+  range_end: Args.string({ description: 'end of the range (exclusive)', ignoreStdin: true }),
+};
 
 export type GetOptions = {
   prefix?: boolean;

@@ -1,10 +1,10 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 
 import type { DeleteRangeResponse } from '../client/index.js';
 import { ClientCommand, hexFlag } from '../cli/client-command.js';
 import { CtlError } from '../cli/ctl-error.js';
 import { ExitCode } from '../cli/exit-codes.js';
-import { delSpec } from '../cli/kv-options.js';
+import { delSpec, keyRangeArgs } from '../cli/kv-options.js';
 import { jsonDelete, printDelete, tableNotSupported } from '../cli/output.js';
 
 export type DelResult = DeleteRangeResponse;
@@ -26,11 +26,7 @@ export default class Del extends ClientCommand<DelResult> {
   // etcdctl answers a wrong number of arguments with its own message and exit code 128.
   static override strict = false;
 
-  // ignoreStdin: oclif would otherwise fill a missing argument from piped stdin, which etcdctl never does.
-  static override args = {
-    key: Args.string({ description: 'key, or start of the range', ignoreStdin: true }),
-    range_end: Args.string({ description: 'end of the range (exclusive)', ignoreStdin: true }),
-  };
+  static override args = keyRangeArgs;
 
   static override flags = {
     hex: hexFlag,

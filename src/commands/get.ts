@@ -1,10 +1,10 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 
 import type { RangeResponse } from '../client/index.js';
 import { ClientCommand, hexFlag, int64Flag } from '../cli/client-command.js';
 import { CtlError } from '../cli/ctl-error.js';
 import { ExitCode } from '../cli/exit-codes.js';
-import { getSpec } from '../cli/kv-options.js';
+import { getSpec, keyRangeArgs } from '../cli/kv-options.js';
 import { jsonRange, printRange, tableNotSupported } from '../cli/output.js';
 
 export type GetResult = RangeResponse;
@@ -30,11 +30,7 @@ export default class Get extends ClientCommand<GetResult> {
   // etcdctl ignores arguments after range_end; keep that, and report a missing key with its message.
   static override strict = false;
 
-  // ignoreStdin: oclif would otherwise fill a missing argument from piped stdin, which etcdctl never does.
-  static override args = {
-    key: Args.string({ description: 'key, or start of the range', ignoreStdin: true }),
-    range_end: Args.string({ description: 'end of the range (exclusive)', ignoreStdin: true }),
-  };
+  static override args = keyRangeArgs;
 
   static override flags = {
     hex: hexFlag,

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 
 import {
   ClientError,
@@ -13,6 +13,7 @@ import { type ClientFlags, ClientCommand, hexFlag, int64Flag } from '../cli/clie
 import { CtlError } from '../cli/ctl-error.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { GoParseError, goParseInt, goQuote, scanGoQuoted } from '../cli/go-format.js';
+import { keyRangeArgs } from '../cli/kv-options.js';
 import { type WriteOut, jsonHeader, jsonKv, obj, tableNotSupported } from '../cli/output.js';
 import { stdinLines } from '../cli/stdin.js';
 
@@ -45,10 +46,7 @@ export default class Watch extends ClientCommand<WatchResult> {
   // etcdctl ignores arguments after range_end; keep that.
   static override strict = false;
 
-  static override args = {
-    key: Args.string({ description: 'key, or start of the range', ignoreStdin: true }),
-    range_end: Args.string({ description: 'end of the range (exclusive)', ignoreStdin: true }),
-  };
+  static override args = keyRangeArgs;
 
   static override flags = {
     hex: hexFlag,
