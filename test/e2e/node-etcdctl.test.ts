@@ -156,6 +156,10 @@ describe('kvctl node driven by the real etcdctl', { timeout: 120_000 }, () => {
     assert.match(health.stdout + health.stderr, new RegExp(`${ep.replaceAll('.', '\\.')} is healthy: successfully committed proposal`));
     const members = await ctl('member', 'list');
     assert.match(members.stdout, new RegExp(`^[0-9a-f]+, started, infra0, http://127\\.0\\.0\\.1:\\d+, http://${ep.replaceAll('.', '\\.')}, false\\n$`));
+    // Membership changes are refused with the reason (one-member clusters until the peer transport exists).
+    const add = await ctl('member', 'add', 'infra1', '--peer-urls', 'http://127.0.0.2:2380');
+    assert.notEqual(add.code, 0);
+    assert.match(add.stderr, /MemberAdd needs a multi-member cluster/);
     const hash = parseJson(await ctl('endpoint', 'hashkv', '-w', 'json')) as unknown as Array<{ HashKV: { hash: number } }>;
     assert.equal(typeof hash[0]?.HashKV.hash, 'number');
   });

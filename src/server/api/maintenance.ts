@@ -42,8 +42,9 @@ async function streamSnapshot(api: V3Api, call: ServerWritableStream<SnapshotReq
   }
 }
 
-function unimplemented(what: string): { code: grpcStatus; details: string } {
-  return { code: GrpcCode.UNIMPLEMENTED as number as grpcStatus, details: `kvctl node: ${what} is not implemented yet` };
+/** A refusal with UNIMPLEMENTED (what gRPC answers for a method a server does not offer) and the reason. */
+function unsupported(details: string): { code: grpcStatus; details: string } {
+  return { code: GrpcCode.UNIMPLEMENTED as number as grpcStatus, details };
 }
 
 export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServer {
@@ -78,12 +79,15 @@ export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServe
         (err: unknown) => call.emit('error', toGrpcError(err, logger)),
       );
     },
-    downgrade: (_call, callback) => callback(unimplemented('Downgrade'), null),
+    // Cluster downgrades are an etcd 3.5 operation for mixed-version clusters; a kvctl node has one version.
+    downgrade: (_call, callback) => callback(unsupported('kvctl node: cluster downgrade is not supported'), null),
   };
 }
 
 export function clusterService(api: V3Api, logger: Logger): ClusterServer {
-  const single = (what: string) => unimplemented(`${what} (clusters of more than one member)`);
+  // Membership changes need the peer transport: this node runs one-member clusters only, and says so.
+  const single = (what: string) =>
+    unsupported(`kvctl node: ${what} needs a multi-member cluster; this node runs a one-member cluster (--initial-cluster with one member)`);
   return {
     memberList: unary(logger, () => api.memberList()),
     memberAdd: (_c, cb) => cb(single('MemberAdd'), null),
