@@ -67,8 +67,11 @@ export class AlarmFeature implements Feature {
     return [...this.alarms.values()].filter((a) => filter === undefined || filter === AlarmType.NONE || a.alarm === filter);
   }
 
+  /** Asked for every applied request (gate): no allocation. */
   has(type: AlarmType): boolean {
-    return this.list(type).length > 0;
+    if (this.alarms.size === 0) return false;
+    for (const a of this.alarms.values()) if (a.alarm === type) return true;
+    return false;
   }
 
   /** etcd's StatusResponse.errors lines. */
