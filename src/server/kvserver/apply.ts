@@ -12,7 +12,7 @@ import { EtcdApiError } from '../../proto/errors.js';
 import type { Event } from '../../proto/gen/mvccpb/kv.js';
 import type { KvStore, TxnWrite } from '../mvcc/kvstore.js';
 import type { Feature } from './feature.js';
-import { type LeaseLookup, deleteRange, put, range, readOnlyTxn, stampRevision, txn, txnIsReadOnly } from './kv-ops.js';
+import { type LeaseLookup, deleteRange, put, range, stampRevision, txn } from './kv-ops.js';
 import type { Membership } from './membership.js';
 
 export interface ApplyResult {
@@ -107,11 +107,7 @@ export class Applier {
       return ok(resp);
     }
     if (req.txn !== undefined) {
-      if (txnIsReadOnly(this.kv, req.txn)) {
-        const resp = readOnlyTxn(this.kv, req.txn);
-        stampRevision(resp, this.kv.currentRevision);
-        return ok(resp);
-      }
+      // A txn whose branches only read changes nothing: its write txn ends at the current revision.
       const w = this.kv.write();
       const resp = txn(w, req.txn, this.leases);
       const { rev } = this.endWrite(w);

@@ -192,50 +192,59 @@ export function txnSucceeds(kv: KvReader, t: TxnRequest): boolean {
   return t.compare.every((c) => evaluate(kv, c));
 }
 
-/** Whether the ops (recursively, on the branch each nested txn would take) only read. */
-export function txnIsReadOnly(kv: KvReader, t: TxnRequest): boolean {
-  const ops = txnSucceeds(kv, t) ? t.success : t.failure;
-  return ops.every((op) =>
-    op.requestRange !== undefined ? true : op.requestTxn !== undefined ? txnIsReadOnly(kv, op.requestTxn) : false,
-  );
+/**
+ * etcd's compareToPath: the outcome of the txn's compares and of every nested txn on the branches taken,
+ * in pre-order, all evaluated on the state BEFORE any op runs. A nested txn's compares therefore do not
+ * see the writes of the ops before it (checked against etcd), and each compare is evaluated once.
+ */
+function txnPath(kv: KvReader, t: TxnRequest, path: boolean[] = []): boolean[] {
+  const succeeded = txnSucceeds(kv, t);
+  path.push(succeeded);
+  for (const op of succeeded ? t.success : t.failure) if (op.requestTxn !== undefined) txnPath(kv, op.requestTxn, path);
+  return path;
+}
+
+/** A cursor over a txn path, consumed in the same pre-order it was built in. */
+class PathCursor {
+  private i = 0;
+  constructor(private readonly path: readonly boolean[]) {}
+  next(): boolean {
+    return this.path[this.i++] ?? false;
+  }
 }
 
 /** Checks every put on the branches the txn will take, before anything is written (all or nothing). */
-function checkTxn(kv: KvReader, t: TxnRequest, leases: LeaseLookup): void {
-  for (const op of txnSucceeds(kv, t) ? t.success : t.failure) {
+function checkTxn(kv: KvReader, t: TxnRequest, leases: LeaseLookup, at: PathCursor): void {
+  for (const op of at.next() ? t.success : t.failure) {
     if (op.requestPut !== undefined) checkPut(kv, op.requestPut, leases);
-    else if (op.requestTxn !== undefined) checkTxn(kv, op.requestTxn, leases);
+    else if (op.requestTxn !== undefined) checkTxn(kv, op.requestTxn, leases, at);
   }
 }
 
 export function txn(kv: KvWriter, t: TxnRequest, leases: LeaseLookup = noLeases): TxnResponse {
-  checkTxn(kv, t, leases);
-  return doTxn(kv, t);
+  const path = txnPath(kv, t);
+  checkTxn(kv, t, leases, new PathCursor(path));
+  return doTxn(kv, t, new PathCursor(path));
 }
 
 /** A txn whose ops only read: served on the committed state without a write transaction. */
 export function readOnlyTxn(kv: KvReader, t: TxnRequest): TxnResponse {
-  const succeeded = txnSucceeds(kv, t);
+  return doTxn(kv, t, new PathCursor(txnPath(kv, t)));
+}
+
+/** Runs the ops of the branches the path chose; a read-only txn never reaches the write calls. */
+function doTxn(kv: KvReader | KvWriter, t: TxnRequest, at: PathCursor): TxnResponse {
+  const succeeded = at.next();
   const responses: ResponseOp[] = [];
-  for (const op of succeeded ? t.success : t.failure) {
-    if (op.requestRange !== undefined) responses.push({ responseRange: range(kv, op.requestRange) });
-    else if (op.requestTxn !== undefined) responses.push({ responseTxn: readOnlyTxn(kv, op.requestTxn) });
-  }
+  for (const op of succeeded ? t.success : t.failure) responses.push(applyOp(kv, op, at));
   return { header: header(0), succeeded, responses };
 }
 
-function doTxn(kv: KvWriter, t: TxnRequest): TxnResponse {
-  const succeeded = txnSucceeds(kv, t);
-  const responses: ResponseOp[] = [];
-  for (const op of succeeded ? t.success : t.failure) responses.push(applyOp(kv, op));
-  return { header: header(0), succeeded, responses };
-}
-
-function applyOp(kv: KvWriter, op: RequestOp): ResponseOp {
+function applyOp(kv: KvReader | KvWriter, op: RequestOp, at: PathCursor): ResponseOp {
   if (op.requestRange !== undefined) return { responseRange: range(kv, op.requestRange) };
-  if (op.requestPut !== undefined) return { responsePut: doPut(kv, op.requestPut) };
-  if (op.requestDeleteRange !== undefined) return { responseDeleteRange: deleteRange(kv, op.requestDeleteRange) };
-  if (op.requestTxn !== undefined) return { responseTxn: doTxn(kv, op.requestTxn) };
+  if (op.requestPut !== undefined) return { responsePut: doPut(kv as KvWriter, op.requestPut) };
+  if (op.requestDeleteRange !== undefined) return { responseDeleteRange: deleteRange(kv as KvWriter, op.requestDeleteRange) };
+  if (op.requestTxn !== undefined) return { responseTxn: doTxn(kv, op.requestTxn, at) };
   return {};
 }
 
