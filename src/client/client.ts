@@ -400,8 +400,11 @@ export class EtcdClient {
     return this.endpoints.find((e) => e.raw === endpoint.trim()) ?? parseEndpoint(endpoint);
   }
 
-  /** One call with the client's token; a dead token is renewed once and the call repeated (etcd refused it unread). */
-  private async call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, idempotent: boolean, opts: CallOptions = {}): Promise<Res> {
+  /**
+   * One unary call with the client's token, through the endpoint rotation; a dead token is renewed once and
+   * the call repeated (etcd refused it unread). For the service modules beside this one (lease, auth).
+   */
+  async call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, idempotent: boolean, opts: CallOptions = {}): Promise<Res> {
     if (this.credentials === undefined) return this.callOnce(method, request, idempotent, opts);
     await this.authenticate();
     try {
@@ -417,20 +420,20 @@ export class EtcdClient {
   }
 
   /**
-   * The metadata a stream (Watch, LeaseKeepAlive) must open with so that it carries the client's token: authenticates
-   * first if needed; undefined without credentials or when the server has auth off.
+   * The metadata a stream (Watch, LeaseKeepAlive, Snapshot) must open with so that it carries the client's
+   * token: authenticates first if needed; empty without credentials.
    */
-  /**
-   * The metadata a stream opened now should carry: the token from the last authentication, if any.
-   * Streams are long-lived: call streamMetadata() first so that the client has authenticated.
-   */
-  currentStreamMetadata(): grpc.Metadata {
+  async streamMetadata(): Promise<grpc.Metadata> {
+    await this.authenticate();
     return this.tokenMetadata() ?? new grpc.Metadata();
   }
 
-  async streamMetadata(): Promise<grpc.Metadata | undefined> {
-    await this.authenticate();
-    return this.tokenMetadata();
+  /**
+   * The gRPC channel to one endpoint (shared by every call and stream to it, with the client's TLS
+   * settings), for opening streams; pair it with dial() and streamMetadata().
+   */
+  channel(ep: Endpoint): grpc.Client {
+    return this.connection(ep).client;
   }
 
   private tokenMetadata(): grpc.Metadata | undefined {

@@ -12,8 +12,8 @@
  *   connection breaks, and it ends when the lease is gone (TTL 0 answer), or when no answer came within
  *   the lease's TTL since the last one (the lease must be considered expired), or when the caller aborts.
  *
- * EtcdClient keeps its channels and its call path private; this module reaches them through the narrow
- * `ClientInternals` view below (one place to change if client.ts offers them publicly).
+ * Calls go through EtcdClient.call (endpoint rotation, token renewal); streams open on its channel with
+ * its token (EtcdClient.channel, streamMetadata).
  */
 import type * as grpc from '@grpc/grpc-js';
 
@@ -36,19 +36,6 @@ import type { Endpoint } from './endpoints.js';
 import { ClientError, fromServiceError } from './errors.js';
 import { type Int64Input, int64 } from './ops.js';
 
-type UnaryMethod<Req, Res> = {
-  readonly path: string;
-  readonly requestSerialize: (value: Req) => Buffer;
-  readonly responseDeserialize: (value: Buffer) => Res;
-};
-
-/** The private parts of EtcdClient this module relies on (see the module comment). */
-interface ClientInternals {
-  call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, idempotent: boolean, opts?: CallOptions): Promise<Res>;
-  connection(ep: Endpoint): { readonly client: grpc.Client };
-}
-
-const internals = (c: EtcdClient): ClientInternals => c as unknown as ClientInternals;
 
 /** clientv3's keep-alive cadence: how often due renewals and deadlines are checked. */
 const KEEPALIVE_TICK_MS = 500;
@@ -92,32 +79,33 @@ export class LeaseApi {
   /** Grants a lease of `ttl` seconds (the server raises it to its minimum); `id` 0 lets the server choose. */
   grant(ttl: Int64Input, opts: { id?: Int64Input } = {}, call?: CallOptions): Promise<LeaseGrantResponse> {
     const request = LeaseGrantRequest.fromPartial({ TTL: int64(ttl, 'ttl'), ID: int64(opts.id, 'lease ID') });
-    return internals(this.client).call(LeaseService.leaseGrant, request, false, call);
+    return this.client.call(LeaseService.leaseGrant, request, false, call);
   }
 
   /** Revokes a lease and deletes every key attached to it. */
   revoke(id: Int64Input, call?: CallOptions): Promise<LeaseRevokeResponse> {
     const request = LeaseRevokeRequest.fromPartial({ ID: int64(id, 'lease ID') });
-    return internals(this.client).call(LeaseService.leaseRevoke, request, false, call);
+    return this.client.call(LeaseService.leaseRevoke, request, false, call);
   }
 
   /** Remaining and granted TTL (TTL -1 for a lease that does not exist), and the attached keys with `keys`. */
   timeToLive(id: Int64Input, opts: { keys?: boolean } = {}, call?: CallOptions): Promise<LeaseTimeToLiveResponse> {
     const request = LeaseTimeToLiveRequest.fromPartial({ ID: int64(id, 'lease ID'), keys: opts.keys ?? false });
-    return internals(this.client).call(LeaseService.leaseTimeToLive, request, true, call);
+    return this.client.call(LeaseService.leaseTimeToLive, request, true, call);
   }
 
   /** Every lease's ID. */
   leases(call?: CallOptions): Promise<LeaseLeasesResponse> {
-    return internals(this.client).call(LeaseService.leaseLeases, {} as LeaseLeasesRequest, true, call);
+    return this.client.call(LeaseService.leaseLeases, {} as LeaseLeasesRequest, true, call);
   }
 
   /** Renews a lease once. Fails with etcd's "requested lease not found" when it does not exist any more. */
   async keepAliveOnce(id: Int64Input, call: Omit<CallOptions, 'endpoint'> = {}): Promise<LeaseKeepAliveResponse> {
     const ID = int64(id, 'lease ID');
     const ep = await this.client.dial();
+    const metadata = await this.client.streamMetadata();
     const timeoutMs = call.timeoutMs ?? this.client.commandTimeoutMs;
-    const stream = this.openStream(ep, { deadline: Date.now() + timeoutMs });
+    const stream = this.openStream(ep, metadata, { deadline: Date.now() + timeoutMs });
     const onAbort = (): void => stream.cancel();
     call.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -146,7 +134,7 @@ export class LeaseApi {
   async keepAlive(id: Int64Input, opts: KeepAliveOptions = {}): Promise<KeepAliveEnd> {
     const ID = int64(id, 'lease ID');
     let ep = await this.client.dial();
-    await this.client.streamMetadata();
+    const metadata = await this.client.streamMetadata();
     return await new Promise<KeepAliveEnd>((resolve, reject) => {
       let stream: grpc.ClientDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse> | undefined;
       let nextSend = 0;
@@ -203,7 +191,7 @@ export class LeaseApi {
         else finish(err);
       };
       const open = (): void => {
-        const s = this.openStream(ep, {});
+        const s = this.openStream(ep, metadata, {});
         stream = s;
         s.on('data', (resp: LeaseKeepAliveResponse) => {
           if (resp.TTL <= 0n) return finish('expired');
@@ -229,11 +217,13 @@ export class LeaseApi {
     });
   }
 
-  private openStream(ep: Endpoint, options: grpc.CallOptions): grpc.ClientDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
+  private openStream(
+    ep: Endpoint,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
     const m = LeaseService.leaseKeepAlive;
-    return internals(this.client)
-      .connection(ep)
-      .client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, this.client.currentStreamMetadata(), options);
+    return this.client.channel(ep).makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, metadata, options);
   }
 }
 

@@ -7,11 +7,11 @@
 import { createHash } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 
-import { credentials } from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 
-import { MaintenanceClient, type SnapshotResponse } from '../proto/gen/etcdserverpb/rpc.js';
-import { parseEndpoint } from './endpoints.js';
-import { ClientError } from './errors.js';
+import { MaintenanceService, type SnapshotRequest, type SnapshotResponse } from '../proto/gen/etcdserverpb/rpc.js';
+import type { EtcdClient } from './client.js';
+import { ClientError, fromServiceError } from './errors.js';
 
 export interface SnapshotDownload {
   readonly path: string;
@@ -23,29 +23,30 @@ export interface SnapshotDownload {
 
 const SHA256_BYTES = 32;
 
+/**
+ * Streams the snapshot of the endpoint `client` connects to (the caller gives the client one endpoint),
+ * over the client's channel, with its TLS settings and token.
+ */
 export async function downloadSnapshot(
-  endpoint: string,
+  client: EtcdClient,
   path: string,
-  opts: { dialTimeoutMs?: number; onProgress?: (received: number, remaining: bigint) => void } = {},
+  opts: { onProgress?: (received: number, remaining: bigint) => void } = {},
 ): Promise<SnapshotDownload> {
-  const ep = parseEndpoint(endpoint);
-  if (ep.secure) throw new ClientError('snapshot save over https is not supported yet', { code: 'BAD_REQUEST', kind: 'bad-request' });
-  const client = new MaintenanceClient(ep.target, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  const ep = await client.dial();
+  const metadata = await client.streamMetadata();
   const part = `${path}.part`;
   const fh = await open(part, 'w', 0o600);
   let ok = false;
   try {
-    await new Promise<void>((resolve, reject) => {
-      client.waitForReady(Date.now() + (opts.dialTimeoutMs ?? 2000), (err) =>
-        err ? reject(new ClientError(`failed to connect to ${endpoint}: ${err.message}`, { code: 'UNAVAILABLE', kind: 'unreachable' })) : resolve(),
-      );
-    });
-    const stream = client.snapshot({});
+    const m = MaintenanceService.snapshot;
+    const stream = client
+      .channel(ep)
+      .makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, {} as SnapshotRequest, metadata, {});
     let received = 0;
     let revision: bigint | undefined;
     let tail = Buffer.alloc(0);
     const hash = createHash('sha256');
-    for await (const msg of stream as AsyncIterable<SnapshotResponse>) {
+    for await (const msg of readStream(stream, ep.raw)) {
       if (revision === undefined && msg.header) revision = msg.header.revision;
       await fh.write(msg.blob);
       received += msg.blob.length;
@@ -57,7 +58,7 @@ export async function downloadSnapshot(
       opts.onProgress?.(received, msg.remainingBytes);
     }
     if (tail.length !== SHA256_BYTES || !hash.digest().equals(tail)) {
-      throw new ClientError(`snapshot from ${endpoint} failed its SHA-256 check (${received} bytes received)`, {
+      throw new ClientError(`snapshot from ${ep.raw} failed its SHA-256 check (${received} bytes received)`, {
         code: 'SNAPSHOT_CORRUPT',
         kind: 'server',
       });
@@ -72,6 +73,15 @@ export async function downloadSnapshot(
       await fh.close().catch(() => {});
       await rm(part, { force: true });
     }
-    client.close();
+  }
+}
+
+/** The stream's messages; a gRPC error becomes the client's ClientError (etcd's message, its exit code). */
+async function* readStream(stream: grpc.ClientReadableStream<SnapshotResponse>, endpoint: string): AsyncGenerator<SnapshotResponse> {
+  try {
+    for await (const msg of stream as AsyncIterable<SnapshotResponse>) yield msg;
+  } catch (err) {
+    if (err instanceof Error && typeof (err as grpc.ServiceError).code === 'number') throw fromServiceError(err as grpc.ServiceError, endpoint);
+    throw err;
   }
 }

@@ -20,8 +20,8 @@
  * it delivered, so nothing is missed or repeated; one whose history has been compacted meanwhile ends
  * canceled with compact_revision. Any other stream error ends every watch with a `ClientError`.
  *
- * EtcdClient keeps its channels private; `connectionOf` below is the one narrow view of them this module
- * uses, so the watch shares the client's channel (and its TLS settings).
+ * The watch opens its stream on EtcdClient's channel (EtcdClient.channel), so it shares the client's
+ * connection, TLS settings and token.
  */
 import type * as grpc from '@grpc/grpc-js';
 
@@ -64,15 +64,6 @@ export type WatchSessionOptions = {
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
-
-/** The private part of EtcdClient this module relies on (see the module comment). */
-interface ClientChannels {
-  connection(ep: Endpoint): { readonly client: grpc.Client };
-}
-
-function connectionOf(client: EtcdClient, ep: Endpoint): grpc.Client {
-  return (client as unknown as ClientChannels).connection(ep).client;
-}
 
 /** The request a watch sends, from key and options (clientv3's WithPrefix/WithFromKey/WithRange semantics). */
 export function watchCreateRequest(key: KeyInput, opts: WatchOptions = {}): WatchCreateRequest {
@@ -218,14 +209,13 @@ export class WatchSession {
     readonly endpoint: Endpoint,
     private readonly opts: WatchSessionOptions,
     /** The token metadata every (re)opened stream carries (empty when auth is not in use). */
-    private readonly metadata: () => grpc.Metadata,
+    private readonly metadata: grpc.Metadata,
   ) {}
 
   /** Opens a session on the endpoint `client` connects to (rejects with the client's dial errors). */
   static async open(client: EtcdClient, opts: WatchSessionOptions = {}): Promise<WatchSession> {
     const ep = await client.dial();
-    await client.streamMetadata();
-    const s = new WatchSession(connectionOf(client, ep), ep, opts, () => client.currentStreamMetadata());
+    const s = new WatchSession(client.channel(ep), ep, opts, await client.streamMetadata());
     s.openStream();
     return s;
   }
@@ -286,7 +276,7 @@ export class WatchSession {
 
   private openStream(): void {
     const m = WatchService.watch;
-    const call = this.grpcClient.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, this.metadata(), {});
+    const call = this.grpcClient.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, this.metadata, {});
     this.call = call;
     call.on('data', (resp: WatchResponse) => {
       if (this.call === call) this.onResponse(resp);

@@ -1,10 +1,14 @@
 // Auth across features: leases expire (the node revokes as root) and watches are checked, with auth on.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { etcdctl } from '../support/etcdctl.js';
 import { type KvNode, removeDir, startKvNode } from '../support/kvnode.js';
+import { kvctl } from './kvctl.js';
 
 describe('auth with leases and watches', { timeout: 60_000 }, () => {
   let node: KvNode;
@@ -74,11 +78,24 @@ describe('auth with leases and watches', { timeout: 60_000 }, () => {
     }
   });
 
-  test('keep-alive carries the token', async () => {
+  test("kvctl's streams carry the token: snapshot needs root, keep-alive works as a user", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvctl-auth-snap-'));
+    try {
+      // Snapshot is root-only with auth on: refused without credentials, served with root's token.
+      const anon = await kvctl(['snapshot', 'save', join(dir, 'a.db'), '--endpoints', node.endpoint]);
+      assert.notEqual(anon.code, 0);
+      assert.match(anon.stderr, /etcdserver: user name is empty/);
+      const root = await kvctl(['snapshot', 'save', join(dir, 'r.db'), '--endpoints', node.endpoint, '--user', 'root:rootpw']);
+      assert.equal(root.code, 0, root.stderr);
+      const alice = await kvctl(['snapshot', 'save', join(dir, 'u.db'), '--endpoints', node.endpoint, '--user', 'alice:alicepw']);
+      assert.match(alice.stderr, /etcdserver: permission denied/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const grant = await as('alice:alicepw', 'lease', 'grant', '30');
     const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
     assert.ok(id);
-    const ka = await as('alice:alicepw', 'lease', 'keep-alive', '--once', id);
+    const ka = await kvctl(['lease', 'keep-alive', '--once', id, '--endpoints', node.endpoint, '--user', 'alice:alicepw']);
     assert.equal(ka.code, 0, ka.stderr);
     assert.match(ka.stdout, new RegExp(`lease ${id} keepalived with TTL\\(\\d+\\)`));
   });

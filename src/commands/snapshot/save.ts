@@ -21,13 +21,13 @@ exactly one endpoint must be given.`;
 
   async run(): Promise<SnapshotSaveResult> {
     const { args, flags } = await this.parse(SnapshotSave);
-    const endpoints = flags.endpoints.split(',').filter((e) => e.trim() !== '');
+    const endpoints = this.createClient(flags).endpoints.map((e) => e.raw);
     if (endpoints.length !== 1) {
       throw new CtlError(`snapshot must be requested to one selected node, not multiple ${JSON.stringify(endpoints)}`, ExitCode.ExitBadArgs);
     }
     let saved;
     try {
-      saved = await downloadSnapshot(endpoints[0] as string, args.filename, { dialTimeoutMs: flags['dial-timeout'] });
+      saved = await downloadSnapshot(await this.connect(flags), args.filename);
     } catch (err) {
       if (err instanceof ClientError) throw err;
       throw new CtlError(`could not write ${args.filename}: ${(err as Error).message}`, ExitCode.ExitError, { cause: err });
