@@ -52,6 +52,10 @@ describe('auth with leases and watches', { timeout: 60_000 }, () => {
     const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
     assert.ok(id, grant.stdout + grant.stderr);
     assert.equal((await as('root:rootpw', 'put', 'b/secret', 'v', '--lease', id)).stdout, 'OK\n');
+    // Nor may alice list the keys of a lease she cannot read (etcd's fix for CVE-2023-32082).
+    const ttl = await as('alice:alicepw', 'lease', 'timetolive', id, '--keys');
+    assert.match(ttl.stderr, /etcdserver: permission denied/);
+    assert.doesNotMatch(ttl.stdout, /b\/secret/);
     const refused = await as('alice:alicepw', 'lease', 'revoke', id);
     assert.match(refused.stderr, /etcdserver: permission denied/);
     assert.equal((await as('root:rootpw', 'lease', 'revoke', id)).code, 0);

@@ -10,12 +10,14 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 
 import type { Logger } from '../../base/logger.js';
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseServer, ResponseHeader } from '../../proto/gen/etcdserverpb/rpc.js';
-import { proposeAs } from '../kvserver/auth-feature.js';
+import { authApiOf, proposeAs } from '../kvserver/auth-feature.js';
 import { LeaseFeature } from '../kvserver/lease-feature.js';
 import type { V3Api } from '../kvserver/v3.js';
 import { authInfoOf } from './auth-context.js';
 import { toGrpcError } from './errors.js';
 import { unary } from './kv.js';
+
+const EMPTY = Buffer.alloc(0);
 
 export function leaseService(api: V3Api, logger: Logger): LeaseServer {
   const leases = (): LeaseFeature => {
@@ -32,7 +34,13 @@ export function leaseService(api: V3Api, logger: Logger): LeaseServer {
     leaseGrant: unary(logger, async (req, call) => fill(await leases().grant(req, proposeAs(authInfoOf(call, api))))),
     leaseRevoke: unary(logger, async (req, call) => fill(await leases().revoke(req, proposeAs(authInfoOf(call, api))))),
     leaseTimeToLive: unary(logger, (req, call) => {
-      authInfoOf(call, api);
+      // A lease's keys are data: with auth on, the caller must be allowed to read every one of them
+      // (etcd's checkLeaseTimeToLive, the fix for CVE-2023-32082), or the answer is permission denied.
+      const store = authApiOf(api)?.store;
+      if (store?.enabled) {
+        const ai = authInfoOf(call, api);
+        for (const key of leases().lessor.keys(req.ID)) store.isRangePermitted(ai, key, EMPTY);
+      }
       return fill(leases().timeToLive(req));
     }),
     leaseLeases: unary(logger, (_req, call) => {
