@@ -42,6 +42,7 @@ export interface AuthInfo {
   readonly revision: number;
 }
 
+const NO_RANGE_END = Buffer.alloc(0);
 const NOBODY: AuthInfo = { username: '', revision: 0 };
 
 export interface AuthStoreOptions {
@@ -64,7 +65,11 @@ export class AuthStore {
   private enabledFlag = false;
   private rev = 0;
   /** Merged permissions by user name; dropped whenever the user's roles or any role's permissions change. */
-  private readonly permCache = new Map<string, UnifiedPermissions>();
+  /**
+   * What each user may do, by name: root or its merged permissions. Every permission check reads it, so
+   * a check costs no backend read or decode; every change to a user or role clears it (below).
+   */
+  private readonly permCache = new Map<string, { readonly root: boolean; readonly perms: UnifiedPermissions }>();
 
   constructor(
     private readonly buckets: AuthBuckets,
@@ -326,7 +331,7 @@ export class AuthStore {
   }
 
   isPutPermitted(ai: AuthInfo | undefined, key: Uint8Array): void {
-    this.isOpPermitted(ai ?? NOBODY, key, Buffer.alloc(0), Permission_Type.WRITE);
+    this.isOpPermitted(ai ?? NOBODY, key, NO_RANGE_END, Permission_Type.WRITE);
   }
 
   isRangePermitted(ai: AuthInfo | undefined, key: Uint8Array, rangeEnd: Uint8Array): void {
@@ -345,22 +350,23 @@ export class AuthStore {
       this.logger.warn(`auth: request auth revision ${ai.revision} is older than the store's ${this.rev}`);
       throw new EtcdApiError('authOldRevision');
     }
-    const user = this.getUser(ai.username);
-    if (user === undefined) throw new EtcdApiError('permissionDenied');
-    if (hasRootRole(user)) return;
-    if (!this.permissionsOf(user).allows(type, key, rangeEnd)) throw new EtcdApiError('permissionDenied');
+    const access = this.accessOf(ai.username);
+    if (access === undefined) throw new EtcdApiError('permissionDenied');
+    if (access.root) return;
+    if (!access.perms.allows(type, key, rangeEnd)) throw new EtcdApiError('permissionDenied');
   }
 
-  private permissionsOf(user: User): UnifiedPermissions {
-    const name = user.name.toString('utf8');
-    let perms = this.permCache.get(name);
-    if (perms === undefined) {
+  private accessOf(name: string): { readonly root: boolean; readonly perms: UnifiedPermissions } | undefined {
+    let access = this.permCache.get(name);
+    if (access === undefined) {
+      const user = this.getUser(name);
+      if (user === undefined) return undefined;
       const all: Permission[] = [];
       for (const roleName of user.roles) all.push(...(this.getRole(roleName)?.keyPermission ?? []));
-      perms = UnifiedPermissions.merge(all);
-      this.permCache.set(name, perms);
+      access = { root: hasRootRole(user), perms: UnifiedPermissions.merge(all) };
+      this.permCache.set(name, access);
     }
-    return perms;
+    return access;
   }
 
   // ---- API side -------------------------------------------------------------------------------------------

@@ -280,6 +280,11 @@ export class EtcdServer {
 
   // ---- requests -------------------------------------------------------------------------------------------
 
+  /** The current raft term, read on every response header (no status snapshot allocated). */
+  get term(): number {
+    return this.rawNode.raft.term;
+  }
+
   status(): ServerStatus {
     const st = this.rawNode.basicStatus();
     return {
@@ -416,7 +421,7 @@ export class EtcdServer {
     // 1. persist
     if (rd.hardState !== undefined || rd.entries.length > 0) {
       const t0 = performance.now();
-      await this.wal.save(rd.hardState, [...rd.entries]);
+      await this.wal.save(rd.hardState, rd.entries);
       if (rd.mustSync) this.metrics.walFsync.observe((performance.now() - t0) / 1000);
     }
     if (rd.snapshot !== undefined) throw new Error('kvserver: received a raft snapshot: not possible in a one-member cluster');

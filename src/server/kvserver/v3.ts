@@ -55,8 +55,8 @@ export class V3Api {
   constructor(readonly server: EtcdServer) {}
 
   header(revision: number | bigint = this.server.kv.currentRevision): ResponseHeader {
-    const st = this.server.status();
-    return { clusterId: st.clusterId, memberId: st.memberId, revision: BigInt(revision), raftTerm: BigInt(st.term) };
+    const s = this.server;
+    return { clusterId: s.clusterId, memberId: s.memberId, revision: BigInt(revision), raftTerm: BigInt(s.term) };
   }
 
   private fill<T extends { header?: ResponseHeader | undefined }>(resp: T): T {
