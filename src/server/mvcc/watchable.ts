@@ -288,12 +288,13 @@ export class WatchableStore implements StreamHost {
   }
 
   // ---- events per watcher -----------------------------------------------------------------------------------
+  // (see withoutPrevKv below: one stripped copy per event, shared by every watcher that did not ask for prev_kv)
 
   private filter(w: Watcher, evs: readonly Event[], history: boolean): Event[] {
     const out: Event[] = [];
     for (const ev of evs) {
       if (ev.type === Event_EventType.PUT ? w.noPut : w.noDelete) continue;
-      if (!w.prevKv) out.push(ev.prevKv === undefined ? ev : { type: ev.type, kv: ev.kv, prevKv: undefined });
+      if (!w.prevKv) out.push(ev.prevKv === undefined ? ev : withoutPrevKv(ev));
       else if (!history) out.push(ev);
       else out.push({ type: ev.type, kv: ev.kv, prevKv: this.prevKvOf(ev) });
     }
@@ -335,4 +336,16 @@ export class WatchableStore implements StreamHost {
   get streamCount(): number {
     return this.streams.size;
   }
+}
+
+/** Events without their prev_kv, made once per event however many watchers receive it. */
+const strippedEvents = new WeakMap<Event, Event>();
+
+function withoutPrevKv(ev: Event): Event {
+  let s = strippedEvents.get(ev);
+  if (s === undefined) {
+    s = { type: ev.type, kv: ev.kv, prevKv: undefined };
+    strippedEvents.set(ev, s);
+  }
+  return s;
 }
