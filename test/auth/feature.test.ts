@@ -68,16 +68,17 @@ describe('auth feature: apply-time checks', () => {
     is(f.gate(InternalRaftRequest.fromPartial({ header: { ID: 2n, username: internal.username, authRevision: BigInt(internal.authRevision) }, leaseRevoke: { ID: 7n } })), undefined);
   });
 
-  test('authenticate answers `<prefix>.<index>`; a request error is the answer, not a crash', async () => {
+  test('authenticate answers `<prefix>.<index>`; a request error is thrown as etcd\'s error (the Applier makes it the answer)', async () => {
     const f = feature();
     f.store.userAdd({ name: 'root', password: '', hashedPassword: await hashPassword('r', 4), options: undefined });
     f.store.userGrantRole('root', 'root');
-    is(f.apply(InternalRaftRequest.fromPartial({ authenticate: { name: 'root', simpleToken: 'abcdefghijklmnop' } }), 5)?.error, 'authNotEnabled');
+    const refused = (fn: () => unknown, name: EtcdErrorName) =>
+      assert.throws(fn, (err: unknown) => err instanceof EtcdApiError && err.errorName === name);
+    refused(() => f.apply(InternalRaftRequest.fromPartial({ authenticate: { name: 'root', simpleToken: 'abcdefghijklmnop' } }), 5), 'authNotEnabled');
     f.apply(InternalRaftRequest.fromPartial({ authEnable: {} }), 6);
     const r = f.apply(InternalRaftRequest.fromPartial({ authenticate: { name: 'root', simpleToken: 'abcdefghijklmnop' } }), 7);
     assert.equal((r?.response as { token: string }).token, 'abcdefghijklmnop.7');
-    const noPerm = f.apply(InternalRaftRequest.fromPartial({ authRoleGrantPermission: { name: 'root' } }), 8);
-    assert.equal(noPerm?.error?.message, 'etcdserver: permission not given');
+    refused(() => f.apply(InternalRaftRequest.fromPartial({ authRoleGrantPermission: { name: 'root' } }), 8), 'permissionNotGiven');
     assert.equal(f.apply(InternalRaftRequest.fromPartial({ put: { key: b('x') } }), 9), undefined, 'not an auth request');
   });
 });

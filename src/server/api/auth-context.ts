@@ -2,7 +2,7 @@
  * Who sent a call: the `token` metadata (etcd's rpctypes.TokenFieldNameGRPC; `authorization` is the
  * gRPC-gateway's name for it) resolved to a user by the auth store. For every service:
  *
- * - `requireUser(call, api)` → the caller's AuthInfo, or undefined when auth is off or no token came; a
+ * - `authInfoOf(call, api)` → the caller's AuthInfo, or undefined when auth is off or no token came; a
  *   token that is unknown or expired is refused at once with etcd's "invalid auth token" (UNAUTHENTICATED),
  *   which clients answer by authenticating again. Pass the result down to V3Api (range, put, ...) or, for
  *   requests that go through raft, into `server.propose(body, proposeAs(ai))` so that apply checks it.
@@ -36,11 +36,6 @@ export function tokenOf(call: CallWithMetadata): string | undefined {
 /** The caller's identity, synchronously (see the module comment). */
 export function authInfoOf(call: CallWithMetadata, api: V3Api): AuthInfo | undefined {
   return authApiOf(api)?.authInfo(tokenOf(call));
-}
-
-/** The caller's identity (see the module comment). */
-export async function requireUser(call: CallWithMetadata, api: V3Api): Promise<AuthInfo | undefined> {
-  return authInfoOf(call, api);
 }
 
 /** Refuses a caller that is not root while auth is on. */

@@ -1,6 +1,5 @@
 /** The auth store: users, roles, permissions, simple tokens (etcd's server/auth). */
 export { type AuthBucket, type AuthBuckets, MemoryAuthBucket, memoryAuthBuckets } from './backend.js';
-export { AuthError } from './errors.js';
 export { DEFAULT_BCRYPT_COST, hashPassword, passwordMatches } from './password.js';
 export { type KeyInterval, UnifiedPermissions, permissionInterval } from './perms.js';
 export { DEFAULT_TOKEN_TTL_MS, SimpleTokens, type SimpleTokensOptions, genTokenPrefix } from './simple-token.js';

@@ -28,7 +28,6 @@ import type {
 } from '../../proto/gen/etcdserverpb/rpc.js';
 import { randomInt } from 'node:crypto';
 import {
-  AuthError,
   type AuthInfo,
   AuthStore,
   DEFAULT_BCRYPT_COST,
@@ -55,9 +54,6 @@ function ok(response: unknown): ApplyResult {
   return { response, error: undefined };
 }
 
-function fail(error: Error): ApplyResult {
-  return { response: undefined, error };
-}
 
 const emptyHeader = (): ResponseHeader => ({ clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n });
 
@@ -177,43 +173,39 @@ export class AuthFeature implements Feature {
       fn();
       return ok({ header: header() });
     };
-    try {
-      if (req.authenticate !== undefined) {
-        const a = req.authenticate;
-        const resp: AuthenticateResponse = { header: header(), token: s.authenticate(a.name, a.simpleToken, index) };
-        return ok(resp);
-      }
-      if (req.authEnable !== undefined) return mutate(() => s.authEnable());
-      if (req.authDisable !== undefined) return mutate(() => s.authDisable());
-      if (req.authStatus !== undefined) return ok({ header: header(), enabled: s.enabled, authRevision: BigInt(s.revision) });
-      if (req.authUserAdd !== undefined) return mutate(() => s.userAdd(req.authUserAdd as AuthUserAddRequest));
-      if (req.authUserDelete !== undefined) return mutate(() => s.userDelete(req.authUserDelete?.name ?? ''));
-      if (req.authUserChangePassword !== undefined) {
-        return mutate(() => s.userChangePassword(req.authUserChangePassword as AuthUserChangePasswordRequest));
-      }
-      if (req.authUserGrantRole !== undefined) {
-        const g = req.authUserGrantRole;
-        return mutate(() => s.userGrantRole(g.user, g.role));
-      }
-      if (req.authUserRevokeRole !== undefined) {
-        const g = req.authUserRevokeRole;
-        return mutate(() => s.userRevokeRole(g.name, g.role));
-      }
-      if (req.authUserGet !== undefined) return ok({ header: header(), roles: s.userGet(req.authUserGet.name) });
-      if (req.authUserList !== undefined) return ok({ header: header(), users: s.userList() });
-      if (req.authRoleAdd !== undefined) return mutate(() => s.roleAdd(req.authRoleAdd?.name ?? ''));
-      if (req.authRoleDelete !== undefined) return mutate(() => s.roleDelete(req.authRoleDelete?.role ?? ''));
-      if (req.authRoleGet !== undefined) return ok({ header: header(), perm: s.roleGet(req.authRoleGet.role) });
-      if (req.authRoleList !== undefined) return ok({ header: header(), roles: s.roleList() });
-      if (req.authRoleGrantPermission !== undefined) {
-        return mutate(() => s.roleGrantPermission(req.authRoleGrantPermission as AuthRoleGrantPermissionRequest));
-      }
-      if (req.authRoleRevokePermission !== undefined) {
-        return mutate(() => s.roleRevokePermission(req.authRoleRevokePermission as AuthRoleRevokePermissionRequest));
-      }
-    } catch (err) {
-      if (err instanceof EtcdApiError || err instanceof AuthError) return fail(err);
-      throw err;
+    // An EtcdApiError thrown here is the request's answer: Applier.apply turns it into one.
+    if (req.authenticate !== undefined) {
+      const a = req.authenticate;
+      const resp: AuthenticateResponse = { header: header(), token: s.authenticate(a.name, a.simpleToken, index) };
+      return ok(resp);
+    }
+    if (req.authEnable !== undefined) return mutate(() => s.authEnable());
+    if (req.authDisable !== undefined) return mutate(() => s.authDisable());
+    if (req.authStatus !== undefined) return ok({ header: header(), enabled: s.enabled, authRevision: BigInt(s.revision) });
+    if (req.authUserAdd !== undefined) return mutate(() => s.userAdd(req.authUserAdd as AuthUserAddRequest));
+    if (req.authUserDelete !== undefined) return mutate(() => s.userDelete(req.authUserDelete?.name ?? ''));
+    if (req.authUserChangePassword !== undefined) {
+      return mutate(() => s.userChangePassword(req.authUserChangePassword as AuthUserChangePasswordRequest));
+    }
+    if (req.authUserGrantRole !== undefined) {
+      const g = req.authUserGrantRole;
+      return mutate(() => s.userGrantRole(g.user, g.role));
+    }
+    if (req.authUserRevokeRole !== undefined) {
+      const g = req.authUserRevokeRole;
+      return mutate(() => s.userRevokeRole(g.name, g.role));
+    }
+    if (req.authUserGet !== undefined) return ok({ header: header(), roles: s.userGet(req.authUserGet.name) });
+    if (req.authUserList !== undefined) return ok({ header: header(), users: s.userList() });
+    if (req.authRoleAdd !== undefined) return mutate(() => s.roleAdd(req.authRoleAdd?.name ?? ''));
+    if (req.authRoleDelete !== undefined) return mutate(() => s.roleDelete(req.authRoleDelete?.role ?? ''));
+    if (req.authRoleGet !== undefined) return ok({ header: header(), perm: s.roleGet(req.authRoleGet.role) });
+    if (req.authRoleList !== undefined) return ok({ header: header(), roles: s.roleList() });
+    if (req.authRoleGrantPermission !== undefined) {
+      return mutate(() => s.roleGrantPermission(req.authRoleGrantPermission as AuthRoleGrantPermissionRequest));
+    }
+    if (req.authRoleRevokePermission !== undefined) {
+      return mutate(() => s.roleRevokePermission(req.authRoleRevokePermission as AuthRoleRevokePermissionRequest));
     }
     return undefined;
   }

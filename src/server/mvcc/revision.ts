@@ -23,11 +23,6 @@ export interface Revision {
   readonly sub: number;
 }
 
-/** Compares two revisions: negative when a < b. */
-export function compareRev(aMain: number, aSub: number, bMain: number, bSub: number): number {
-  return aMain !== bMain ? aMain - bMain : aSub - bSub;
-}
-
 function writeU64(buf: Buffer, offset: number, n: number): void {
   buf.writeUInt32BE(Math.floor(n / TWO_32), offset);
   buf.writeUInt32BE(n >>> 0, offset + 4);
