@@ -6,11 +6,11 @@
 import { crc32c } from '../../base/crc32c.js';
 import { WalCorruptError } from './errors.js';
 import { type DecodedRecord, RecordType, isKnownRecordType, readFrame } from './record.js';
+import { emptyBytes } from '../raft/raftpb.js';
 
 /** The sector size below which a device write is assumed atomic (etcd's minSectorSize). */
 export const SECTOR = 512;
 
-const emptyBytes = new Uint8Array(0);
 const zeros = Buffer.alloc(64 * 1024);
 
 /** True when `buf[from, to)` is all zero bytes (compared natively, 64 KiB at a time). */

@@ -66,7 +66,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Logger, noopLogger } from '../../base/logger.js';
 import { decodeEntry, decodeHardState, encodeHardState, entrySize } from '../raft/codec.js';
-import type { Entry, HardState } from '../raft/raftpb.js';
+import { type Entry, type HardState, emptyBytes, emptyHardState, isEmptyHardState } from '../raft/raftpb.js';
 import { isAllZero, scanSegment } from './decoder.js';
 import {
   WalCorruptError,
@@ -135,10 +135,6 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
-// raftpb's value exports are off limits here (types only), so the two helpers needed are restated.
-const emptyState: HardState = { term: 0, vote: 0n, commit: 0 };
-const isEmptyState = (hs: HardState) => hs.term === 0 && hs.vote === 0n && hs.commit === 0;
-const emptyBytes = new Uint8Array(0);
 
 /** Directories a live Wal of this process has open (resolved paths). Node has no flock to do this across processes. */
 const openDirs = new Set<string>();
@@ -202,7 +198,7 @@ export class Wal {
   /** The index of the last entry (or snapshot) saved: names the next segment. */
   private enti = 0;
   /** The last hard state saved: MustSync compares with it and each new segment's header repeats it. */
-  private state: HardState = emptyState;
+  private state: HardState = emptyHardState;
   private metadata: Uint8Array = emptyBytes;
   /** Segments still needed, oldest first; the last is the tail. */
   private held: Segment[];
@@ -380,7 +376,7 @@ export class Wal {
   private async readAndRepair(): Promise<WalReadResult> {
     const at = this.at;
     let metadata: Uint8Array | undefined;
-    let state = emptyState;
+    let state = emptyHardState;
     const entries: Entry[] = [];
     let match = false;
     let enti = 0;
@@ -503,7 +499,7 @@ export class Wal {
       const w = new RecordWriter(r.headerCrc ?? r.crcBeforeLast);
       w.add(RecordType.Crc, undefined);
       w.add(RecordType.Metadata, r.metadata);
-      if (!isEmptyState(r.state)) w.add(RecordType.State, encodeHardState(r.state));
+      if (!isEmptyHardState(r.state)) w.add(RecordType.State, encodeHardState(r.state));
       await file.write(w.bytes(), 0);
       end = w.length;
       crc = w.crc;
@@ -609,7 +605,7 @@ export class Wal {
         mustSync = true;
         continue;
       }
-      const hs = op.hardState !== undefined && !isEmptyState(op.hardState) ? op.hardState : undefined;
+      const hs = op.hardState !== undefined && !isEmptyHardState(op.hardState) ? op.hardState : undefined;
       if (hs === undefined && op.entries.length === 0) continue;
       // raft's MustSync: new entries, or a term or vote that must survive a crash; commit can be relearned.
       if (op.entries.length > 0 || (hs !== undefined && (hs.term !== state.term || hs.vote !== state.vote))) mustSync = true;
@@ -647,7 +643,7 @@ export class Wal {
     const w = new RecordWriter(this.crc);
     w.add(RecordType.Crc, undefined);
     w.add(RecordType.Metadata, this.metadata);
-    if (!isEmptyState(this.state)) w.add(RecordType.State, encodeHardState(this.state));
+    if (!isEmptyHardState(this.state)) w.add(RecordType.State, encodeHardState(this.state));
     await prepared.file.write(w.bytes(), 0);
     await prepared.file.datasync();
     await this.fs.rename(prepared.path, join(this.dir, seg.name));
