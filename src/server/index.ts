@@ -26,3 +26,4 @@ export {
 } from './kvserver/config.js';
 export { type RunningNode, startNode } from './node.js';
 export { type SnapshotFileStatus, SnapshotFileError, snapshotFileStatus } from './kvserver/snapshot-status.js';
+export { type RestoreOptions, type RestoreReport, type RestoredMember, RestoreError, restoreSnapshot } from './kvserver/restore.js';
