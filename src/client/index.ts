@@ -11,6 +11,7 @@ export {
   defaultDialTimeoutMs,
 } from './client.js';
 export { AuthApi, type PermissionType, parsePermissionType } from './auth.js';
+export { ClusterApi, checkPeerUrls } from './cluster.js';
 export { type Permission, Permission_Type } from '../proto/gen/authpb/auth.js';
 export type {
   AuthRoleGetResponse,
@@ -56,7 +57,12 @@ export {
   type DeleteRangeResponse,
   type HashKVResponse,
   type Member,
+  type MemberAddResponse,
   type MemberListResponse,
+  type MemberPromoteResponse,
+  type MemberRemoveResponse,
+  type MemberUpdateResponse,
+  type MoveLeaderResponse,
   type PutRequest,
   type PutResponse,
   type RangeRequest,
