@@ -62,7 +62,8 @@ const LAYERS = [
   { from: 'src/server/auth', allow: ['src/base', 'src/proto', 'src/server/auth'], builtins: true, packages: true },
   {
     from: 'src/server/peer',
-    allow: ['src/base', 'src/proto', 'src/server/peer'],
+    // The transport encodes raft messages itself (raftpb bytes on the wire), as wal/ and snap/ do.
+    allow: ['src/base', 'src/proto', 'src/server/peer', 'src/server/raft/codec.ts', 'src/server/raft/raftpb.ts'],
     typesOnly: ['src/server/raft'],
     builtins: true,
     packages: true,
