@@ -106,6 +106,16 @@ describe('snapshots', { timeout: 60_000 }, () => {
     assert.equal(b.rec.received.length, 0, 'a MsgSnap never goes through process()');
   });
 
+  test('temporary files a crashed receiver left are removed at listen; other files are kept', async (t) => {
+    const dir = path.join(tempDir(), 'snap');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, '0000000000000007.snap.db.part-123-1'), 'half');
+    fs.writeFileSync(path.join(dir, '0000000000000006.snap.db'), 'the node has not taken this one yet');
+    const b = await startMember(t, { id: B, receiveDir: dir });
+    assert.deepEqual(fs.readdirSync(dir), ['0000000000000006.snap.db']);
+    assert.ok(b.logs.some((l) => l.level === 'warn' && l.message.includes('0000000000000007.snap.db.part-123-1')), logText(b));
+  });
+
   test('an empty file is a valid snapshot', async (t) => {
     const a = await startMember(t, { id: A });
     const b = await startMember(t, { id: B, host: '127.0.0.2' });

@@ -26,7 +26,7 @@ import { decodeMessage } from '../raft/codec.js';
 import { type Message, MessageType, fmtId } from '../raft/raftpb.js';
 import { refusal } from './errors.js';
 import { errorText } from './grpc-client.js';
-import { SnapshotReceiveError, receiveSnapshotFile } from './snapshot.js';
+import { SnapshotReceiveError, receiveSnapshotFile, removeStaleTempFiles } from './snapshot.js';
 import type { PeerHandler } from './types.js';
 import {
   CALL_PATH,
@@ -119,9 +119,11 @@ export class PeerServer {
     this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
   }
 
-  /** Serving on every URL when resolved; `receiveDir` is created if missing. */
+  /** Serving on every URL when resolved; `receiveDir` is created if missing, and cleared of our temporary files. */
   static async listen(urls: readonly URL[], o: PeerServerOptions): Promise<PeerServer> {
     await mkdir(o.receiveDir, { recursive: true });
+    const stale = await removeStaleTempFiles(o.receiveDir);
+    if (stale.length > 0) o.logger.warn(`removed ${stale.length} incomplete incoming snapshot file(s) from ${o.receiveDir}: ${stale.join(', ')}`);
     const ps = new PeerServer(o);
     try {
       for (const url of urls) await ps.bind(url);

@@ -7,7 +7,7 @@
  * the node. Whatever goes wrong, the temporary file is deleted.
  */
 import { createHash } from 'node:crypto';
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { decodeMessage } from '../raft/codec.js';
@@ -134,6 +134,14 @@ export interface ReceivedSnapshot {
 }
 
 let tempCounter = 0;
+const TEMP_MARK = '.snap.db.part-';
+
+/** Deletes temporary files a crashed receiver left in `dir` (ours only: `*.snap.db.part-*`). */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  const stale = (await readdir(dir)).filter((name) => name.includes(TEMP_MARK));
+  for (const name of stale) await unlink(join(dir, name)).catch(() => {});
+  return stale;
+}
 
 /**
  * Reads a Snapshot stream into `dir`. Resolves with the MsgSnap and the final path once the file is whole,
@@ -171,7 +179,7 @@ export async function receiveSnapshotFile(chunks: AsyncIterable<Buffer>, dir: st
         message = m;
         size = chunk.size;
         const final = join(dir, receivedSnapshotName(m.snapshot.metadata.index));
-        tmp = `${final}.part-${process.pid}-${++tempCounter}`;
+        tmp = `${final.slice(0, -'.snap.db'.length)}${TEMP_MARK}${process.pid}-${++tempCounter}`;
         file = await open(tmp, 'wx');
         continue;
       }
