@@ -99,9 +99,9 @@ const LAYERS = [
     packages: true,
   },
   {
-    // A running node: the core plus its client listener.
+    // A running node: the core, its client listener and its peer transport.
     from: 'src/server/node.ts',
-    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api'],
+    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api', 'src/server/peer'],
     builtins: true,
     packages: true,
   },

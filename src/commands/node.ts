@@ -89,6 +89,11 @@ This node runs a one-member cluster; multi-member clusters come with the peer tr
       "Auto compaction retention for mvcc key value store. 0 means disable auto compaction. [default: 0]",
     ),
     'max-snapshots': int('max-snapshots', 'Maximum number of snapshot files to retain (0 is unlimited). [default: 5]'),
+    'experimental-snapshot-catchup-entries': int(
+      'experimental-snapshot-catchup-entries',
+      'Number of entries for a slow follower to catch up after compacting the raft storage entries. [default: 5000]',
+      1,
+    ),
     'max-wals': int('max-wals', 'Maximum number of wal files to retain (0 is unlimited). [default: 5]'),
     'log-level': Flags.string({
       description: 'Configures log level. Only supports debug, info, warn, error. [default: info]',
@@ -148,6 +153,7 @@ export function configFromFlags(flags: NodeFlags): ServerConfig {
     initialClusterState: (flags['initial-cluster-state'] as ServerConfig['initialClusterState'] | undefined) ?? d.initialClusterState,
     initialClusterToken: flags['initial-cluster-token'] ?? d.initialClusterToken,
     snapshotCount: num(flags['snapshot-count'], d.snapshotCount),
+    snapshotCatchUpEntries: num(flags['experimental-snapshot-catchup-entries'], d.snapshotCatchUpEntries),
     heartbeatMs: num(flags['heartbeat-interval'], d.heartbeatMs),
     electionMs: num(flags['election-timeout'], d.electionMs),
     quotaBackendBytes: num(flags['quota-backend-bytes'], d.quotaBackendBytes),

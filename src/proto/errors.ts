@@ -98,6 +98,7 @@ export const etcdErrors = {
   stopped: e(UNAVAILABLE, 'etcdserver: server stopped'),
   timeout: e(UNAVAILABLE, 'etcdserver: request timed out'),
   timeoutDueToLeaderFail: e(UNAVAILABLE, 'etcdserver: request timed out, possibly due to previous leader failure'),
+  timeoutLeaderTransfer: e(UNAVAILABLE, 'etcdserver: request timed out, leader transfer took too long'),
   timeoutDueToConnectionLost: e(UNAVAILABLE, 'etcdserver: request timed out, possibly due to connection lost'),
   unhealthy: e(UNAVAILABLE, 'etcdserver: unhealthy cluster'),
   corrupt: e(DATA_LOSS, 'etcdserver: corrupt cluster'),

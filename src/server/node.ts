@@ -3,10 +3,14 @@
  * client URLs open only once the member has a leader and has published itself, so the first request a
  * client sends is served, not refused with "no leader".
  */
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+
 import type { Logger } from '../base/logger.js';
 import { type ClientListener, serveClients } from './api/listener.js';
 import { type ServerConfig, validateConfig } from './kvserver/config.js';
-import { EtcdServer } from './kvserver/server.js';
+import { EtcdServer, type PeerWiring } from './kvserver/server.js';
+import { PeerTransport, callPeerUrl } from './peer/index.js';
 import { V3Api } from './kvserver/v3.js';
 
 export interface RunningNode {
@@ -17,12 +21,58 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+/** The real peer transport on --listen-peer-urls, bound to the listen host for outgoing connections. */
+export function peerWiring(config: ServerConfig, logger: Logger): PeerWiring {
+  const localAddress = outgoingAddress(config.listenPeerUrls);
+  return {
+    listen: async ({ memberId, clusterId }, handler, reports) =>
+      await PeerTransport.listen({
+        memberId,
+        clusterId,
+        listenUrls: config.listenPeerUrls,
+        ...(localAddress !== undefined ? { localAddress } : {}),
+        receiveDir: join(config.dataDir, 'member', 'snap'),
+        handler,
+        reports,
+        logger,
+      }),
+    callUrl: async (url, method, payload, timeoutMs) =>
+      await callPeerUrl(url, method, payload, { clusterId: 0n, memberId: 0n, timeoutMs, ...(localAddress !== undefined ? { localAddress } : {}) }),
+  };
+}
+
+/**
+ * Outgoing peer connections leave from the address the member listens on when that is one concrete IP
+ * address (not 0.0.0.0 or a name): on a multi-homed host peers then see the member's own address, and the
+ * test suite's fault proxy tells members apart by it.
+ */
+function outgoingAddress(urls: readonly URL[]): string | undefined {
+  const hosts = new Set(urls.map((u) => u.hostname.replace(/^\[|\]$/g, '')));
+  if (hosts.size !== 1) return undefined;
+  const [host] = [...hosts] as [string];
+  if (isIP(host) === 0 || host === '0.0.0.0' || host === '::') return undefined;
+  return host;
+}
+
 export async function startNode(config: ServerConfig, logger: Logger): Promise<RunningNode> {
   validateConfig(config);
-  const server = await EtcdServer.start(config, logger);
+  const server = await EtcdServer.start(config, logger, peerWiring(config, logger));
   let listener: ClientListener | undefined;
   try {
-    await server.readyNotify(config.electionMs * 10 + 5000);
+    // etcd serves clients only once the member has a leader and has published itself; a member whose
+    // peers are not up yet waits for them (saying so), as etcd does.
+    for (let waited = 0; ; ) {
+      const step = Math.max(5000, config.electionMs * 5);
+      try {
+        await server.readyNotify(step);
+        break;
+      } catch (err) {
+        if (server.fatalError !== undefined) throw server.fatalError;
+        if (server.isStopped) throw err;
+        waited += step;
+        logger.warn(`${(err as Error).message}; still waiting for a quorum of the cluster's members after ${Math.round(waited / 1000)} s`);
+      }
+    }
     listener = await serveClients(new V3Api(server), config.listenClientUrls, {
       maxRequestBytes: config.maxRequestBytes,
       logger,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { noopLogger } from '../../src/base/logger.js';
-import { defaultConfig, parseInitialCluster, parseUrlList } from '../../src/server/kvserver/config.js';
+import { type ServerConfig, defaultConfig, parseInitialCluster, parseUrlList } from '../../src/server/kvserver/config.js';
 import { clusterIdFor, memberIdFor } from '../../src/server/kvserver/ids.js';
 import { type RestoreOptions, RestoreError, restoreSnapshot } from '../../src/server/kvserver/restore.js';
 import { EtcdServer } from '../../src/server/kvserver/server.js';
@@ -19,6 +19,7 @@ import { SnapshotFileError } from '../../src/server/kvserver/snapshot-status.js'
 import { Backend } from '../../src/server/mvcc/backend.js';
 import { KvStore } from '../../src/server/mvcc/kvstore.js';
 import { ConfChangeType, type Entry, EntryType, decodeConfChange } from '../../src/server/raft/index.js';
+import { peerWiring } from '../../src/server/node.js';
 import { Snapshotter } from '../../src/server/snap/index.js';
 import { Wal, decodeWalMetadata } from '../../src/server/wal/index.js';
 import { startEtcd } from '../support/etcd.js';
@@ -120,6 +121,11 @@ function addNodes(entries: readonly Entry[]) {
   });
 }
 
+/** Starts the node's core with the real peer transport, as `kvctl node` does. */
+function startServer(config: ServerConfig): Promise<EtcdServer> {
+  return EtcdServer.start(config, noopLogger, peerWiring(config, noopLogger));
+}
+
 /** A node config for a restored dir: the restart path ignores --initial-cluster, but the config carries it. */
 function nodeConfig(name: string, dataDir: string, peer: string, walDir = '') {
   return {
@@ -128,6 +134,8 @@ function nodeConfig(name: string, dataDir: string, peer: string, walDir = '') {
     walDir,
     initialCluster: parseInitialCluster(`${name}=${peer}`),
     initialAdvertisePeerUrls: parseUrlList('initial-advertise-peer-urls', peer),
+    // The transport listens on a free port of the member's host (nobody dials it in these tests).
+    listenPeerUrls: parseUrlList('listen-peer-urls', `http://${new URL(peer).hostname}:0`),
     heartbeatMs: 10,
     electionMs: 100,
   };
@@ -181,7 +189,7 @@ describe('snapshot restore', { timeout: 120_000 }, () => {
   test('the node starts on a restored dir as it is: leader of the new cluster, same keys and revision, publishes itself', async () => {
     const t = mkdtempSync(join(dir, 'start-'));
     const report = await restoreSnapshot(opts(t, snap.path));
-    const server = await EtcdServer.start(nodeConfig('m1', report.dataDir, 'http://127.0.0.1:12380'), noopLogger);
+    const server = await startServer(nodeConfig('m1', report.dataDir, 'http://127.0.0.1:12380'));
     try {
       await server.readyNotify(10_000);
       assert.equal(server.memberId, report.member.id);
@@ -313,7 +321,7 @@ describe('snapshot restore', { timeout: 120_000 }, () => {
       assert.equal(d.keys, snap.keys);
     }
     // The restart path takes a three-member dir: it starts, knows the three members, and waits for peers.
-    const server = await EtcdServer.start(nodeConfig('b', reports[1]?.dataDir as string, 'http://127.0.0.2:12380'), noopLogger);
+    const server = await startServer(nodeConfig('b', reports[1]?.dataDir as string, 'http://127.0.0.2:12380'));
     try {
       assert.equal(server.memberId, reports[1]?.member.id);
       assert.deepEqual(server.membership.list().map((m) => m.id), sorted);
@@ -334,7 +342,7 @@ describe('snapshot restore', { timeout: 120_000 }, () => {
     assert.equal(existsSync(join(report.dataDir, 'member', 'wal')), false);
     const d = await readDataDir(report.dataDir, walDir);
     assert.equal(d.metadata.nodeId, report.member.id);
-    const server = await EtcdServer.start(nodeConfig('m1', report.dataDir, 'http://127.0.0.1:12380', walDir), noopLogger);
+    const server = await startServer(nodeConfig('m1', report.dataDir, 'http://127.0.0.1:12380', walDir));
     try {
       await server.readyNotify(10_000);
       assert.equal(server.kv.currentRevision, snap.revision);

@@ -49,7 +49,7 @@ let index = 0;
 function open(): Node {
   const backend = Backend.open({ path: join(dir, 'db') });
   const kv = KvStore.open(backend);
-  const applier = new Applier(kv, new Membership(backend.members, noopLogger), noopLogger);
+  const applier = new Applier(kv, new Membership(backend.members, backend.membersRemoved, noopLogger), noopLogger);
   const clock = { t: 10_000 };
   const recorder = new Recorder();
   const node = {} as Node;
@@ -71,6 +71,7 @@ function open(): Node {
       return apply(body);
     },
     isLeader: () => node.leader,
+    callLeader: () => Promise.reject(new EtcdApiError('noLeader')),
     setLeaseLookup: (l) => {
       applier.leases = l;
     },
@@ -291,14 +292,14 @@ describe('the Lease service operations', () => {
     put(n, 'b', g.ID);
     put(n, 'a', g.ID);
     n.clock.t += 1_500;
-    assert.deepEqual(n.lease.timeToLive({ ID: g.ID, keys: true }), {
+    assert.deepEqual(await n.lease.timeToLive({ ID: g.ID, keys: true }), {
       header: { clusterId: 0n, memberId: 0n, revision: BigInt(n.kv.currentRevision), raftTerm: 0n },
       ID: g.ID,
       TTL: 58n,
       grantedTTL: 60n,
       keys: [b('a'), b('b')],
     });
-    assert.deepEqual(n.lease.timeToLive({ ID: 5n, keys: true }).TTL, -1n);
+    assert.deepEqual((await n.lease.timeToLive({ ID: 5n, keys: true })).TTL, -1n);
     assert.deepEqual(n.lease.leases().leases, [{ ID: g.ID }]);
   });
 

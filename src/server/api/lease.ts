@@ -33,7 +33,7 @@ export function leaseService(api: V3Api, logger: Logger): LeaseServer {
     // A bad or expired token is refused first (etcd's order); grant and revoke are checked again at apply.
     leaseGrant: unary(logger, async (req, call) => fill(await leases().grant(req, proposeAs(authInfoOf(call, api))))),
     leaseRevoke: unary(logger, async (req, call) => fill(await leases().revoke(req, proposeAs(authInfoOf(call, api))))),
-    leaseTimeToLive: unary(logger, (req, call) => {
+    leaseTimeToLive: unary(logger, async (req, call) => {
       // A lease's keys are data: with auth on, the caller must be allowed to read every one of them
       // (etcd's checkLeaseTimeToLive, the fix for CVE-2023-32082), or the answer is permission denied.
       const store = authApiOf(api)?.store;
@@ -41,7 +41,7 @@ export function leaseService(api: V3Api, logger: Logger): LeaseServer {
         const ai = authInfoOf(call, api);
         for (const key of leases().lessor.keys(req.ID)) store.isRangePermitted(ai, key, EMPTY);
       }
-      return fill(leases().timeToLive(req));
+      return fill(await leases().timeToLive(req));
     }),
     leaseLeases: unary(logger, (_req, call) => {
       authInfoOf(call, api);

@@ -7,9 +7,11 @@ import { EtcdApiError, GrpcCode } from '../../proto/errors.js';
 import type {
   ClusterServer,
   MaintenanceServer,
+  Member as PbMember,
   SnapshotRequest,
   SnapshotResponse,
 } from '../../proto/gen/etcdserverpb/rpc.js';
+import type { Member } from '../kvserver/membership.js';
 import { snapshotChunks } from '../kvserver/snapshot-stream.js';
 import { SERVER_VERSION, type V3Api } from '../kvserver/v3.js';
 import { requireAdmin } from './auth-context.js';
@@ -65,12 +67,9 @@ export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServe
       return { header: api.header() };
     }),
     alarm: unary(logger, (req) => api.alarm(req)),
-    moveLeader: unary(logger, (req) => {
-      const st = api.server.status();
-      if (st.leader !== st.memberId) throw new EtcdApiError('notLeader');
-      const target = api.server.membership.get(req.targetID);
-      if (target === undefined || target.isLearner) throw new EtcdApiError('badLeaderTransferee');
-      // The only voter is this member, which already leads.
+    moveLeader: unary(logger, async (req, call) => {
+      await requireAdmin(call, api);
+      await api.server.moveLeader(req.targetID);
       return { header: api.header() };
     }),
     snapshot: (call: ServerWritableStream<SnapshotRequest, SnapshotResponse>) => {
@@ -84,15 +83,53 @@ export function maintenanceService(api: V3Api, logger: Logger): MaintenanceServe
   };
 }
 
+/** The members as the Cluster service answers them. */
+function membersProto(members: readonly Member[]): PbMember[] {
+  return members.map(memberProto);
+}
+
+function memberProto(m: Member): PbMember {
+  return { ID: m.id, name: m.name, peerURLs: [...m.peerUrls], clientURLs: [...m.clientUrls], isLearner: m.isLearner };
+}
+
+/** etcd's types.NewURLs check on member peer URLs: absolute http(s) URLs with a host and port, no path. */
+function peerUrls(raw: readonly string[]): string[] {
+  if (raw.length === 0) throw new EtcdApiError('memberBadURLs');
+  return raw.map((u) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new EtcdApiError('memberBadURLs');
+    }
+    const pathless = url.pathname === '' || url.pathname === '/';
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.port === '' || !pathless || u.endsWith('/')) {
+      throw new EtcdApiError('memberBadURLs');
+    }
+    return u;
+  });
+}
+
 export function clusterService(api: V3Api, logger: Logger): ClusterServer {
-  // Membership changes need the peer transport: this node runs one-member clusters only, and says so.
-  const single = (what: string) =>
-    unsupported(`kvctl node: ${what} needs a multi-member cluster; this node runs a one-member cluster (--initial-cluster with one member)`);
+  // Membership changes are root's when auth is on (etcd's checkMembershipOperationPermission).
   return {
     memberList: unary(logger, () => api.memberList()),
-    memberAdd: (_c, cb) => cb(single('MemberAdd'), null),
-    memberRemove: (_c, cb) => cb(single('MemberRemove'), null),
-    memberUpdate: (_c, cb) => cb(single('MemberUpdate'), null),
-    memberPromote: (_c, cb) => cb(single('MemberPromote'), null),
+    memberAdd: unary(logger, async (req, call) => {
+      await requireAdmin(call, api);
+      const { member, members } = await api.server.addMember(peerUrls(req.peerURLs), req.isLearner);
+      return { header: api.header(), member: memberProto(member), members: membersProto(members) };
+    }),
+    memberRemove: unary(logger, async (req, call) => {
+      await requireAdmin(call, api);
+      return { header: api.header(), members: membersProto(await api.server.removeMember(req.ID)) };
+    }),
+    memberUpdate: unary(logger, async (req, call) => {
+      await requireAdmin(call, api);
+      return { header: api.header(), members: membersProto(await api.server.updateMember(req.ID, peerUrls(req.peerURLs))) };
+    }),
+    memberPromote: unary(logger, async (req, call) => {
+      await requireAdmin(call, api);
+      return { header: api.header(), members: membersProto(await api.server.promoteMember(req.ID)) };
+    }),
   };
 }

@@ -57,10 +57,19 @@ export class AlarmFeature implements Feature {
 
   constructor(private readonly ctx: FeatureContext) {
     this.quota = ctx.config.quotaBackendBytes > 0 ? ctx.config.quotaBackendBytes : DEFAULT_QUOTA_BACKEND_BYTES;
-    for (const [key] of ctx.backend.alarm.entries()) {
+    this.load();
+  }
+
+  private load(): void {
+    for (const [key] of this.ctx.backend.alarm.entries()) {
       const a = AlarmMember.decode(key);
       this.alarms.set(alarmKey(a), a);
     }
+  }
+
+  onRestore(): void {
+    this.alarms.clear();
+    this.load();
   }
 
   list(filter?: AlarmType): AlarmMember[] {

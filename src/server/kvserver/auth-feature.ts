@@ -116,6 +116,10 @@ export class AuthFeature implements Feature {
     if (this.store.revision === 0) b.batch(() => this.store.initRevision());
   }
 
+  onRestore(): void {
+    this.store.recover();
+  }
+
   /**
    * The identity for requests the node makes on its own (etcd's WithRoot), e.g. the leader revoking an
    * expired lease while auth is on: pass it as `propose(body, feature.internalAuth())`.

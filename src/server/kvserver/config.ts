@@ -24,6 +24,8 @@ export interface ServerConfig {
   readonly initialClusterState: ClusterState;
   readonly initialClusterToken: string;
   readonly snapshotCount: number;
+  /** Entries kept in the raft log behind a snapshot for slow followers (etcd's --experimental-snapshot-catchup-entries). */
+  readonly snapshotCatchUpEntries: number;
   readonly heartbeatMs: number;
   readonly electionMs: number;
   /** 0 means etcd's default quota (2 GiB). */
@@ -59,6 +61,7 @@ export function defaultConfig(name = 'default'): ServerConfig {
     initialClusterState: 'new',
     initialClusterToken: 'etcd-cluster',
     snapshotCount: 100_000,
+    snapshotCatchUpEntries: 5000,
     heartbeatMs: 100,
     electionMs: 1000,
     quotaBackendBytes: 0,
@@ -132,6 +135,7 @@ export function validateConfig(cfg: ServerConfig): void {
     throw new ConfigError(`--election-timeout[${cfg.electionMs}ms] is too long, and should be set less than 50000ms`);
   }
   if (cfg.snapshotCount <= 0) throw new ConfigError('--snapshot-count: must be positive');
+  if (cfg.snapshotCatchUpEntries <= 0) throw new ConfigError('--experimental-snapshot-catchup-entries: must be positive');
   if (cfg.maxRequestBytes <= 0) throw new ConfigError('--max-request-bytes: must be positive');
   if (cfg.quotaBackendBytes < 0) throw new ConfigError('--quota-backend-bytes: must not be negative');
   if (cfg.quotaBackendBytes > MAX_QUOTA_BACKEND_BYTES) {

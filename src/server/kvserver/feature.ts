@@ -6,6 +6,7 @@
  * - `afterCommit` sees the changes once the batch is committed (watchers are notified there);
  * - `onLeaderChange` tells a feature when this member starts or stops leading (lease expiry runs on
  *   the leader only);
+ * - `onRestore` reloads a feature's state after a snapshot from the leader replaced the backend;
  * - `close` runs when the node stops.
  * Features are built by `installFeatures` in features.ts, in a fixed order.
  */
@@ -27,6 +28,16 @@ export interface Feature {
   onKvChanges?(events: readonly Event[], rev: number): void;
   afterCommit?(events: readonly Event[], rev: number): void;
   onLeaderChange?(isLeader: boolean): void;
+  /**
+   * The backend was replaced by a snapshot received from the leader (the KV store is already reloaded):
+   * drop in-memory state and reload it from the backend.
+   */
+  onRestore?(): void;
+  /**
+   * A call from a peer (FeatureContext.callLeader on another member): the answer, or undefined when the
+   * method is not this feature's.
+   */
+  answerPeer?(method: string, payload: Uint8Array, from: bigint): Promise<Uint8Array> | undefined;
   close?(): Promise<void> | void;
 }
 
@@ -48,6 +59,11 @@ export interface FeatureContext {
    */
   propose(body: ProposalBody, as?: { username: string; authRevision: number }): Promise<ApplyResult>;
   isLeader(): boolean;
+  /**
+   * Calls the leader over the peer transport (a follower forwarding what only the leader can answer);
+   * the leader's feature answers in `answerPeer`. Rejects with noLeader when there is none.
+   */
+  callLeader(method: string, payload: Uint8Array): Promise<Uint8Array>;
   /** Lets a feature answer "does this lease exist" for puts (set by the lease feature). */
   setLeaseLookup(lookup: LeaseLookup): void;
 }

@@ -27,10 +27,9 @@ import type {
   LeaseLeasesResponse,
   LeaseRevokeRequest,
   LeaseRevokeResponse,
-  LeaseTimeToLiveRequest,
-  LeaseTimeToLiveResponse,
   ResponseHeader,
 } from '../../proto/gen/etcdserverpb/rpc.js';
+import { LeaseTimeToLiveRequest, LeaseTimeToLiveResponse } from '../../proto/gen/etcdserverpb/rpc.js';
 import { type Event, Event_EventType } from '../../proto/gen/mvccpb/kv.js';
 import { LeaseIdGenerator, Lessor, bucketLeaseStore, minLeaseTtlSeconds } from '../lease/index.js';
 import type { ApplyResult } from './apply.js';
@@ -163,6 +162,21 @@ export class LeaseFeature implements Feature {
 
   // ---- leadership and expiry ------------------------------------------------------------------------------
 
+  /** What followers forward here (see renew and timeToLive): answered only if this lessor is primary. */
+  answerPeer(method: string, payload: Uint8Array): Promise<Uint8Array> | undefined {
+    if (method === LEASE_RENEW) return this.renew(Buffer.from(payload).readBigInt64BE(0), false).then(ttlBytes);
+    if (method === LEASE_TIME_TO_LIVE) {
+      return this.timeToLive(LeaseTimeToLiveRequest.decode(payload), false).then((r) => LeaseTimeToLiveResponse.encode(r).finish());
+    }
+    return undefined;
+  }
+
+  onRestore(): void {
+    this.lessor.reload(this.ctx.config.electionMs);
+    const attached = this.reattachKeys();
+    this.ctx.logger.info(`lease: reloaded ${this.lessor.size} leases with ${attached} attached keys from the received snapshot`);
+  }
+
   onLeaderChange(isLeader: boolean): void {
     if (this.closed) return;
     if (isLeader) {
@@ -272,7 +286,7 @@ export class LeaseFeature implements Feature {
    * expired lease is answered once its revocation has applied (0), as etcd does, so that a client never
    * sees a successful keep-alive for a lease whose keys are about to go.
    */
-  async renew(id: bigint): Promise<bigint> {
+  async renew(id: bigint, forward = true): Promise<bigint> {
     const deadline = performance.now() + this.requestTimeoutMs();
     for (;;) {
       const r = this.lessor.renew(id);
@@ -282,8 +296,10 @@ export class LeaseFeature implements Feature {
         case 'not-found':
           return 0n;
         case 'not-primary':
-          // etcd forwards to the leader; a one-member cluster without a leader has none to forward to.
-          throw new EtcdApiError('noLeader');
+          // Only the leader's lessor keeps deadlines: a follower forwards the renewal (etcd's LeaseRenew
+          // over the peer transport), and the leader answers from its lessor without forwarding again.
+          if (!forward) throw new EtcdApiError('noLeader');
+          return readTtl(await this.ctx.callLeader(LEASE_RENEW, idBytes(id)));
         case 'expired': {
           const left = deadline - performance.now();
           if (left <= 0 || this.closed) throw new EtcdApiError('timeout');
@@ -293,9 +309,16 @@ export class LeaseFeature implements Feature {
     }
   }
 
-  /** LeaseTimeToLive on the leader: remaining seconds truncated (etcd's int64(Remaining().Seconds())). */
-  timeToLive(req: LeaseTimeToLiveRequest): LeaseTimeToLiveResponse {
-    if (!this.lessor.isPrimary) throw new EtcdApiError('noLeader');
+  /**
+   * LeaseTimeToLive: the leader answers from its lessor (remaining seconds truncated, etcd's
+   * int64(Remaining().Seconds())); a follower asks the leader.
+   */
+  async timeToLive(req: LeaseTimeToLiveRequest, forward = true): Promise<LeaseTimeToLiveResponse> {
+    if (!this.lessor.isPrimary) {
+      if (!forward) throw new EtcdApiError('noLeader');
+      const answer = await this.ctx.callLeader(LEASE_TIME_TO_LIVE, LeaseTimeToLiveRequest.encode(req).finish());
+      return LeaseTimeToLiveResponse.decode(answer);
+    }
     const l = this.lessor.lookup(req.ID);
     const rev = header(this.ctx.kv.currentRevision);
     // etcd answers an unknown lease with TTL -1 (v3rpc's LeaseTimeToLive), not an error.
@@ -316,4 +339,24 @@ export class LeaseFeature implements Feature {
   private requestTimeoutMs(): number {
     return 5000 + 2 * this.ctx.config.electionMs;
   }
+}
+
+/** Peer methods of the lease feature (FeatureContext.callLeader / answerPeer). */
+const LEASE_RENEW = 'lease.renew';
+const LEASE_TIME_TO_LIVE = 'lease.timeToLive';
+
+function idBytes(id: bigint): Uint8Array {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(id);
+  return b;
+}
+
+function ttlBytes(ttl: bigint): Uint8Array {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(ttl);
+  return b;
+}
+
+function readTtl(b: Uint8Array): bigint {
+  return Buffer.from(b).readBigInt64BE(0);
 }

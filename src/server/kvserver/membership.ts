@@ -5,6 +5,7 @@
  * without a name has not started yet (etcdctl shows it as "unstarted").
  */
 import type { Logger } from '../../base/logger.js';
+import { EtcdApiError } from '../../proto/errors.js';
 import type { Member as PbMember } from '../../proto/gen/etcdserverpb/rpc.js';
 import { ConfChangeType, type ConfChange } from '../raft/index.js';
 import type { Bucket } from '../mvcc/backend.js';
@@ -30,12 +31,21 @@ export interface MemberContext {
   readonly id: string;
   readonly peerURLs: readonly string[];
   readonly isLearner: boolean;
+  /** An AddNode that promotes an existing learner (etcd's ConfigChangeContext.IsPromote). */
+  readonly isPromote?: boolean;
 }
 
-export function encodeMemberContext(m: { id: bigint; peerUrls: readonly string[]; isLearner: boolean }): Uint8Array {
-  const ctx: MemberContext = { id: m.id.toString(16), peerURLs: [...m.peerUrls], isLearner: m.isLearner };
+export function encodeMemberContext(m: { id: bigint; peerUrls: readonly string[]; isLearner: boolean; isPromote?: boolean }): Uint8Array {
+  const ctx: MemberContext = { id: m.id.toString(16), peerURLs: [...m.peerUrls], isLearner: m.isLearner, ...(m.isPromote ? { isPromote: true } : {}) };
   return Buffer.from(JSON.stringify(ctx), 'utf8');
 }
+
+function decodeMemberContext(cc: ConfChange): MemberContext {
+  return JSON.parse(Buffer.from(cc.context).toString('utf8')) as MemberContext;
+}
+
+/** etcd 3.5 allows one learner at a time (membership.maxLearners). */
+const MAX_LEARNERS = 1;
 
 function keyOf(id: bigint): Buffer {
   return Buffer.from(id.toString(16), 'latin1');
@@ -46,9 +56,20 @@ export class Membership {
 
   constructor(
     private readonly bucket: Bucket,
+    private readonly removedBucket: Bucket,
     private readonly logger: Logger,
   ) {
-    for (const [, value] of bucket.entries()) {
+    this.load();
+  }
+
+  /** Re-reads the members from the backend (after a snapshot from the leader replaced it). */
+  reload(): void {
+    this.members.clear();
+    this.load();
+  }
+
+  private load(): void {
+    for (const [, value] of this.bucket.entries()) {
       const s = JSON.parse(value.toString('utf8')) as StoredMember;
       this.members.set(BigInt(`0x${s.id}`), {
         id: BigInt(`0x${s.id}`),
@@ -64,6 +85,63 @@ export class Membership {
     return this.members.get(id);
   }
 
+  /** A member removed from the cluster: it may never come back under the same id. */
+  isRemoved(id: bigint): boolean {
+    return this.removedBucket.get(keyOf(id)) !== undefined;
+  }
+
+  /** Started members have published their name (etcd's IsStarted). */
+  static isStarted(m: Member): boolean {
+    return m.name !== '';
+  }
+
+  voters(): Member[] {
+    return this.list().filter((m) => !m.isLearner);
+  }
+
+  /**
+   * etcd's ValidateConfigurationChange, run when a conf change applies (the proposer checked too, but two
+   * proposals may race): an invalid change is applied to raft as a no-op and its proposer gets the error.
+   */
+  validateConfChange(cc: ConfChange): EtcdApiError | undefined {
+    const id = cc.nodeId;
+    if (this.isRemoved(id)) return new EtcdApiError('memberNotFound');
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode: {
+        const ctx = decodeMemberContext(cc);
+        const existing = this.members.get(id);
+        if (ctx.isPromote === true) {
+          if (existing === undefined) return new EtcdApiError('memberNotFound');
+          if (!existing.isLearner) return new EtcdApiError('memberNotLearner');
+          return undefined;
+        }
+        if (existing !== undefined) return new EtcdApiError('memberExist');
+        if (this.peerUrlTaken(ctx.peerURLs, id)) return new EtcdApiError('peerURLExist');
+        if (ctx.isLearner && this.list().filter((m) => m.isLearner).length + 1 > MAX_LEARNERS) {
+          return new EtcdApiError('tooManyLearners');
+        }
+        return undefined;
+      }
+      case ConfChangeType.RemoveNode:
+        return this.members.has(id) ? undefined : new EtcdApiError('memberNotFound');
+      case ConfChangeType.UpdateNode: {
+        if (!this.members.has(id)) return new EtcdApiError('memberNotFound');
+        return this.peerUrlTaken(decodeMemberContext(cc).peerURLs, id) ? new EtcdApiError('peerURLExist') : undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether another member than `except` already uses one of these peer URLs. */
+  peerUrlTaken(urls: readonly string[], except: bigint): boolean {
+    for (const m of this.members.values()) {
+      if (m.id === except) continue;
+      if (m.peerUrls.some((u) => urls.includes(u))) return true;
+    }
+    return false;
+  }
+
   list(): Member[] {
     return [...this.members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -74,20 +152,23 @@ export class Membership {
       case ConfChangeType.AddNode:
       case ConfChangeType.AddLearnerNode:
       case ConfChangeType.UpdateNode: {
-        const ctx = JSON.parse(Buffer.from(cc.context).toString('utf8')) as MemberContext;
+        const ctx = decodeMemberContext(cc);
         const old = this.members.get(cc.nodeId);
+        const isLearner = cc.type === ConfChangeType.UpdateNode ? (old?.isLearner ?? false) : cc.type === ConfChangeType.AddLearnerNode;
         this.save({
           id: cc.nodeId,
           peerUrls: [...ctx.peerURLs],
-          isLearner: cc.type === ConfChangeType.AddLearnerNode,
+          isLearner,
           name: old?.name ?? '',
           clientUrls: old?.clientUrls ?? [],
         });
-        this.logger.info(`membership: ${cc.nodeId.toString(16)} ${old ? 'updated' : 'added'} with peer URLs ${ctx.peerURLs.join(',')}`);
+        const what = ctx.isPromote === true ? 'promoted' : old ? 'updated' : isLearner ? 'added as a learner' : 'added';
+        this.logger.info(`membership: ${cc.nodeId.toString(16)} ${what} with peer URLs ${ctx.peerURLs.join(',')}`);
         break;
       }
       case ConfChangeType.RemoveNode:
         if (this.members.delete(cc.nodeId)) this.bucket.delete(keyOf(cc.nodeId));
+        this.removedBucket.put(keyOf(cc.nodeId), Buffer.from('removed'));
         this.logger.info(`membership: ${cc.nodeId.toString(16)} removed`);
         break;
     }
@@ -113,6 +194,11 @@ export class Membership {
       clientURLs: [...m.clientUrls],
     };
     this.bucket.put(keyOf(m.id), Buffer.from(JSON.stringify(stored), 'utf8'));
+  }
+
+  /** What a raft snapshot carries besides the backend: the members as JSON, ids in hex (node and restore). */
+  snapshotData(): Uint8Array {
+    return Buffer.from(JSON.stringify({ members: this.list().map((m) => ({ ...m, id: m.id.toString(16) })) }), 'utf8');
   }
 
   toProto(): PbMember[] {

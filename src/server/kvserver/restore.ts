@@ -29,7 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 
 import { KvError } from '../../base/errors.js';
 import { type Logger, noopLogger } from '../../base/logger.js';
-import { Backend, type Bucket } from '../mvcc/backend.js';
+import { Backend, type Bucket, lmdbFileProblem } from '../mvcc/backend.js';
 import { KvStore } from '../mvcc/kvstore.js';
 import {
   type ConfChange,
@@ -391,7 +391,7 @@ async function rewriteBackend(
   members: readonly RestoredMember[],
   logger: Logger,
 ): Promise<RewrittenDb> {
-  await assertLmdbFile(snapshotPath, dbPath);
+  assertLmdbFile(snapshotPath, dbPath);
   let backend: Backend;
   try {
     backend = Backend.open({ path: dbPath, logger });
@@ -414,12 +414,12 @@ async function rewriteBackend(
       // Alarms are keyed by the member that raised them; those members do not exist in the new cluster,
       // and a condition that still holds (NOSPACE) is raised again by the new members.
       const alarmsCleared = clearBucket(backend.alarm);
-      const membership = new Membership(backend.members, logger);
+      const membership = new Membership(backend.members, backend.membersRemoved, logger);
       // Decoding the WAL's own entries keeps the bucket and the WAL in step by construction.
       for (const e of entries) membership.applyConfChange(decodeConfChange(e.data));
       for (const m of members) membership.setAttributes(m.id, m.name, []);
       backend.setConsistentIndex(last.index, last.term);
-      return { oldMembersRemoved, alarmsCleared, snapshotData: membersSnapshotData(membership) };
+      return { oldMembersRemoved, alarmsCleared, snapshotData: membership.snapshotData() };
     });
     await backend.sync();
     return { revision, keys, ...rewritten };
@@ -428,51 +428,16 @@ async function rewriteBackend(
   }
 }
 
-/** lmdb's meta page (liblmdb/mdb.c as lmdb-js 3.5 builds it): page header of 24 bytes, flags at 18, then MDB_meta. */
-const LMDB_META_FLAGS_OFFSET = 18;
-const LMDB_P_META = 0x08;
-const LMDB_MAGIC_OFFSET = 24;
-const LMDB_MAGIC = 0xbeefc0de;
-const LMDB_DATA_VERSION = 2;
-
-/**
- * Refuses a file whose first page is not an lmdb meta page, as lmdb itself would (mdb_env_read_header)
- * but before lmdb sees it: lmdb-js 3.5.6 crashes the process (SIGSEGV) when opening a file that is not
- * an lmdb environment, such as a real etcd's bbolt snapshot.
- */
-async function assertLmdbFile(snapshotPath: string, dbPath: string): Promise<void> {
-  const head = Buffer.alloc(LMDB_MAGIC_OFFSET + 8);
-  const fh = await open(dbPath, 'r');
-  let n: number;
-  try {
-    n = (await fh.read(head, 0, head.length, 0)).bytesRead;
-  } finally {
-    await fh.close();
-  }
-  const isLmdb =
-    n === head.length &&
-    (head.readUInt16LE(LMDB_META_FLAGS_OFFSET) & LMDB_P_META) !== 0 &&
-    head.readUInt32LE(LMDB_MAGIC_OFFSET) === LMDB_MAGIC &&
-    (head.readUInt32LE(LMDB_MAGIC_OFFSET + 4) & 0xffff) === LMDB_DATA_VERSION;
-  if (isLmdb) return;
-  const bbolt = n >= 20 && head.readUInt32LE(16) === 0xed0cdaed;
-  throw new SnapshotFileError(
-    `snapshot: ${snapshotPath} is not a kvctl snapshot: ${bbolt ? 'it is a bbolt file (a snapshot of a real etcd, which kvctl cannot restore)' : 'no lmdb meta page at its start'}`,
-  );
+/** Refuses a file that is not an lmdb environment before lmdb sees it (see lmdbFileProblem). */
+function assertLmdbFile(snapshotPath: string, dbPath: string): void {
+  const problem = lmdbFileProblem(dbPath);
+  if (problem !== undefined) throw new SnapshotFileError(`snapshot: ${snapshotPath} is not a kvctl snapshot: ${problem}`);
 }
 
 function clearBucket(bucket: Bucket): number {
   const keys = [...bucket.entries()].map(([k]) => k);
   for (const k of keys) bucket.delete(k);
   return keys.length;
-}
-
-/**
- * The data of the node's raft snapshots (EtcdServer.snapshotData): the members as JSON, ids in hex.
- * Kept in step with server.ts by hand; nothing reads it back yet (a follower gets members from the db).
- */
-function membersSnapshotData(membership: Membership): Uint8Array {
-  return Buffer.from(JSON.stringify({ members: membership.list().map((m) => ({ ...m, id: idHex(m.id) })) }), 'utf8');
 }
 
 // ---- small helpers -----------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
  * The raft loop, in the order raft's Ready contract requires (src/server/raft/README.md):
  *   1. persist: wal.save(hardState, entries) with one fdatasync for the whole batch (group commit), then
  *      the raft log in memory;
- *   2. send messages (none while the cluster has one member; the peer transport comes with clusters);
+ *   2. send the Ready's messages through the peer transport (after the WAL write: a vote or an append
+ *      acknowledged to a peer must survive a crash); a MsgSnap goes with a copy of the backend;
  *   3. apply committed entries in ONE backend transaction that also records the applied index, so a replay
  *      after a crash skips what the backend already has; then answer the waiting requests;
  *   4. advance, and take a snapshot every --snapshot-count applied entries (backend synced first, .snap
@@ -13,29 +14,35 @@
  * Proposals made while a Ready is being persisted are batched by raft into the next one, which is what
  * makes one fsync serve many clients.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Logger } from '../../base/logger.js';
 import { SeededRng } from '../../base/rng.js';
-import { EtcdApiError } from '../../proto/errors.js';
+import { EtcdApiError, etcdErrorOf } from '../../proto/errors.js';
 import {
   InternalRaftRequest,
   type InternalRaftRequest as InternalRaftRequestT,
 } from '../../proto/gen/etcdserverpb/raft_internal.js';
 import {
+  type ConfChange,
+  ConfChangeType,
   type ConfState,
   type Entry,
   EntryType,
   ErrProposalDropped,
   MemoryStorage,
+  type Message,
+  MessageType,
   None,
   RawNode,
   type Snapshot,
   StateType,
   decodeConfChange,
   emptyConfState,
+  isEmptySnap,
 } from '../raft/index.js';
+import type { DeliveryReports, PeerHandler, SnapshotPayload } from '../peer/types.js';
 import { Backend } from '../mvcc/backend.js';
 import { KvStore } from '../mvcc/kvstore.js';
 import { Snapshotter } from '../snap/index.js';
@@ -43,15 +50,12 @@ import { Wal, decodeWalMetadata, encodeWalMetadata } from '../wal/index.js';
 import { type ServerConfig, urlString } from './config.js';
 import { DataDirError, ServerStoppedError } from './errors.js';
 import { clusterIdFor, idHex, memberIdFor } from './ids.js';
-import { Membership, encodeMemberContext } from './membership.js';
+import { type Member, Membership, encodeMemberContext } from './membership.js';
+import { checkAdd, checkPromote, checkRemove } from './member-checks.js';
 import { Metrics } from './metrics.js';
 import { type ApplyResult, Applier } from './apply.js';
 import type { Feature } from './feature.js';
 import { installFeatures } from './features.js';
-
-/** How many entries a snapshot leaves in the raft log so that slow followers catch up without it (etcd's). */
-const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
-
 interface Waiter {
   resolve(result: ApplyResult): void;
   reject(err: Error): void;
@@ -75,6 +79,45 @@ export interface ServerStatus {
   readonly isLearner: boolean;
 }
 
+/** What the server needs of the peer transport (src/server/peer: PeerTransport). */
+export interface PeerNetwork {
+  setPeer(id: bigint, peerUrls: readonly string[]): void;
+  removePeer(id: bigint): void;
+  send(msgs: readonly Message[]): void;
+  sendSnapshot(m: Message, payload: SnapshotPayload): void;
+  activeSince(id: bigint): number | undefined;
+  call(to: bigint, method: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** How the server reaches its peers: node.ts wires the real transport in. */
+export interface PeerWiring {
+  /** Starts serving this member's peer URLs; calls from peers go to `handler`. */
+  listen(ids: { memberId: bigint; clusterId: bigint }, handler: PeerHandler, reports: DeliveryReports): Promise<PeerNetwork>;
+  /** One unary call to a peer URL before this member knows its ids (joining an existing cluster). */
+  callUrl(url: string, method: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+}
+
+/** The methods members call on each other besides raft (PeerHandler.call). */
+export const PeerMethod = {
+  /** The member list and cluster id, for a member joining with --initial-cluster-state=existing. */
+  members: 'cluster.members',
+  leaseRenew: 'lease.renew',
+  leaseTimeToLive: 'lease.timeToLive',
+  memberPromote: 'member.promote',
+  /** Removing the leader: the leader itself does it, handing over leadership first. */
+  memberRemove: 'member.remove',
+} as const;
+
+/** What `cluster.members` answers. */
+interface ClusterInfo {
+  clusterId: string;
+  members: Array<{ id: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }>;
+}
+
+/** A received backend file waiting for raft to hand its snapshot to the loop. */
+const RECEIVED_DB_SUFFIX = '.snap.db';
+
 export class EtcdServer {
   readonly metrics: Metrics;
   private readonly waiters = new Map<bigint, Waiter>();
@@ -93,9 +136,17 @@ export class EtcdServer {
   private snapshotIndex: number;
   private confState: ConfState;
   private leader: bigint = None;
+  /** When this member last saw the leader change (for etcd's "possibly due to previous leader failure"). */
+  private leaderChangedAt = 0;
   private published = false;
   private campaigned = false;
   private fatal: Error | undefined;
+  private peers: PeerNetwork | undefined;
+  /** Received backend files by snapshot index, until their snapshot is installed. */
+  private readonly receivedDbs = new Map<number, string>();
+  private sentSnapshots = 0;
+  /** The backend already holds the effects of entries up to here (set on restart and snapshot install). */
+  private skipDataUpTo = 0;
 
   private constructor(
     readonly config: ServerConfig,
@@ -106,6 +157,7 @@ export class EtcdServer {
     private readonly storage: MemoryStorage,
     private readonly wal: Wal,
     private readonly snapshotter: Snapshotter,
+    private readonly snapDir: string,
     readonly backend: Backend,
     readonly kv: KvStore,
     readonly membership: Membership,
@@ -143,6 +195,7 @@ export class EtcdServer {
       setLeaseLookup: (lookup) => {
         applier.leases = lookup;
       },
+      callLeader: (method, payload) => this.callLeader(method, payload),
     });
     applier.features = this.features;
   }
@@ -154,16 +207,21 @@ export class EtcdServer {
     return this.features.find((f): f is T => f instanceof type);
   }
 
-  /** Opens (or creates) the data dir and starts the raft loop. */
-  static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
+  /**
+   * Opens (or creates) the data dir, starts the peer transport and the raft loop. A data dir with a WAL
+   * restarts that member and ignores the --initial-cluster* flags, as etcd does.
+   */
+  static async start(config: ServerConfig, logger: Logger, wiring: PeerWiring): Promise<EtcdServer> {
     const memberDir = join(config.dataDir, 'member');
     const walDir = config.walDir !== '' ? config.walDir : join(memberDir, 'wal');
     const snapDir = join(memberDir, 'snap');
     mkdirSync(snapDir, { recursive: true, mode: 0o700 });
+    EtcdServer.removeStaleFiles(snapDir, logger);
     const backend = Backend.open({ path: join(snapDir, 'db'), logger });
+    let server: EtcdServer | undefined;
     try {
       const kv = KvStore.open(backend, { logger });
-      const membership = new Membership(backend.members, logger);
+      const membership = new Membership(backend.members, backend.membersRemoved, logger);
       const snapshotter = new Snapshotter(snapDir, { logger });
       const storage = new MemoryStorage();
       const rng = new SeededRng(Number(BigInt.asUintN(32, BigInt(Date.now()))));
@@ -181,66 +239,90 @@ export class EtcdServer {
         rng,
         logger,
       });
+      const parts = { walDir, snapDir, backend, kv, membership, snapshotter, storage, raftConfig };
 
       if (!Wal.exists(walDir)) {
-        if (config.initialClusterState !== 'new') {
-          throw new DataDirError(
-            `no data in ${config.dataDir} and --initial-cluster-state=existing: joining an existing cluster needs the peer transport, which this node does not have yet`,
-          );
-        }
-        return await EtcdServer.bootstrapNew(config, logger, { walDir, backend, kv, membership, snapshotter, storage, raftConfig });
+        server =
+          config.initialClusterState === 'new'
+            ? await EtcdServer.bootstrapNew(config, logger, parts)
+            : await EtcdServer.joinExisting(config, logger, wiring, parts);
+      } else {
+        server = await EtcdServer.restart(config, logger, parts);
       }
-
-      // Restart: the newest snapshot that the WAL knows, then the WAL after it.
-      const walSnaps = await Wal.listSnapshots(walDir);
-      const snap = await snapshotter.loadNewestAvailable(walSnaps);
-      const at = snap ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0, term: 0 };
-      const wal = await Wal.open(walDir, at, { logger });
-      const { metadata, hardState, entries } = await wal.readAll();
-      const { nodeId, clusterId } = decodeWalMetadata(metadata);
-      if (snap) storage.applySnapshot(snap);
-      storage.setHardState(hardState);
-      storage.append(entries);
-      const ci = backend.consistentIndex().index;
-      if (snap && ci < snap.metadata.index) {
-        throw new DataDirError(
-          `${join(snapDir, 'db')} is older (applied index ${ci}) than the snapshot at ${snap.metadata.index}: the backend file was replaced or lost`,
-        );
-      }
-      // Raft replays from the snapshot: data entries the backend already holds are skipped by index, but
-      // conf changes are re-applied to raft so that it rebuilds its configuration.
-      const snapIndex = snap?.metadata.index ?? 0;
-      const rawNode = new RawNode(raftConfig(nodeId, snapIndex));
-      const applier = new Applier(kv, membership, logger);
-      const server = new EtcdServer(
-        config, nodeId, clusterId, logger, rawNode, storage, wal, snapshotter, backend, kv, membership, applier,
-        snapIndex, snapIndex, snap?.metadata.confState ?? emptyConfState,
-      );
-      server.skipDataUpTo = ci;
-      logger.info(
-        `restarted member ${idHex(nodeId)} in cluster ${idHex(clusterId)} at commit index ${hardState.commit} (backend applied ${ci}, snapshot ${snapIndex})`,
-      );
+      await server.startPeers(wiring);
       server.startLoop();
       return server;
     } catch (err) {
-      await backend.close();
+      if (server !== undefined) await server.stop();
+      else await backend.close();
       throw err;
     }
   }
 
-  private static async bootstrapNew(
-    config: ServerConfig,
-    logger: Logger,
-    p: {
-      walDir: string;
-      backend: Backend;
-      kv: KvStore;
-      membership: Membership;
-      snapshotter: Snapshotter;
-      storage: MemoryStorage;
-      raftConfig: (id: bigint, applied: number) => ConstructorParameters<typeof RawNode>[0];
-    },
-  ): Promise<EtcdServer> {
+  /** Backend copies left by a crash while sending or receiving a snapshot. */
+  private static removeStaleFiles(snapDir: string, logger: Logger): void {
+    for (const name of readdirSync(snapDir)) {
+      if (name.endsWith(RECEIVED_DB_SUFFIX) || name.startsWith('send-') || name.endsWith('.tmp')) {
+        if (name === 'db') continue;
+        logger.info(`removing ${join(snapDir, name)} left by an interrupted snapshot transfer`);
+        rmSync(join(snapDir, name), { force: true });
+      }
+    }
+  }
+
+  private static async restart(config: ServerConfig, logger: Logger, p: StartParts): Promise<EtcdServer> {
+    const { walDir, snapDir, backend, kv, membership, snapshotter, storage } = p;
+    // The newest snapshot that the WAL knows, then the WAL after it.
+    const walSnaps = await Wal.listSnapshots(walDir);
+    const snap = await snapshotter.loadNewestAvailable(walSnaps);
+    const at = snap ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0, term: 0 };
+    const wal = await Wal.open(walDir, at, { logger });
+    try {
+      const { metadata, hardState, entries } = await wal.readAll();
+      const { nodeId, clusterId } = decodeWalMetadata(metadata);
+      const ci = backend.consistentIndex();
+      const snapIndex = snap?.metadata.index ?? 0;
+      if (snap && ci.index < snapIndex) {
+        throw new DataDirError(
+          `${join(snapDir, 'db')} is older (applied index ${ci.index}) than the snapshot at ${snapIndex}: the backend file was replaced or lost`,
+        );
+      }
+      // Raft restarts from the backend's applied index when the backend knows the configuration there
+      // (it records it with every conf change): entries up to that index are not replayed at all, so
+      // a conf change is never validated twice against a membership that already has it. Otherwise
+      // (no conf change applied yet) from the snapshot, skipping data entries the backend holds.
+      const backendConf = readConfState(backend);
+      let applied = snapIndex;
+      let confState = snap?.metadata.confState ?? emptyConfState;
+      if (backendConf !== undefined && ci.index > snapIndex) {
+        storage.applySnapshot({ data: new Uint8Array(0), metadata: { index: ci.index, term: ci.term, confState: backendConf } });
+        storage.setHardState(hardState);
+        storage.append(entries.filter((e) => e.index > ci.index));
+        applied = ci.index;
+        confState = backendConf;
+      } else {
+        if (snap) storage.applySnapshot(snap);
+        storage.setHardState(hardState);
+        storage.append(entries);
+      }
+      const rawNode = new RawNode(p.raftConfig(nodeId, applied));
+      const applier = new Applier(kv, membership, logger);
+      const server = new EtcdServer(
+        config, nodeId, clusterId, logger, rawNode, storage, wal, snapshotter, snapDir, backend, kv, membership, applier,
+        applied, snapIndex, confState,
+      );
+      server.skipDataUpTo = ci.index;
+      logger.info(
+        `restarted member ${idHex(nodeId)} in cluster ${idHex(clusterId)} at commit index ${hardState.commit} (backend applied ${ci.index}, snapshot ${snapIndex})`,
+      );
+      return server;
+    } catch (err) {
+      await wal.close();
+      throw err;
+    }
+  }
+
+  private static async bootstrapNew(config: ServerConfig, logger: Logger, p: StartParts): Promise<EtcdServer> {
     const peers = [...config.initialCluster.entries()].map(([name, urls]) => ({
       name,
       peerUrls: urls.map(urlString),
@@ -248,27 +330,105 @@ export class EtcdServer {
     }));
     const self = peers.find((m) => m.name === config.name);
     if (self === undefined) throw new DataDirError(`--initial-cluster has no member named ${config.name}`);
-    if (peers.length > 1) {
-      throw new DataDirError(
-        `--initial-cluster lists ${peers.length} members: clusters of more than one member need the peer transport, which this node does not have yet`,
-      );
-    }
+    checkAdvertisedUrls(config, self.peerUrls);
     const clusterId = clusterIdFor(peers.map((m) => m.id));
     const wal = await Wal.create(p.walDir, encodeWalMetadata({ nodeId: self.id, clusterId }), { logger });
     const rawNode = new RawNode(p.raftConfig(self.id, 0));
     rawNode.bootstrap(peers.map((m) => ({ id: m.id, context: encodeMemberContext({ id: m.id, peerUrls: m.peerUrls, isLearner: false }) })));
     const applier = new Applier(p.kv, p.membership, logger);
     const server = new EtcdServer(
-      config, self.id, clusterId, logger, rawNode, p.storage, wal, p.snapshotter, p.backend, p.kv, p.membership, applier,
+      config, self.id, clusterId, logger, rawNode, p.storage, wal, p.snapshotter, p.snapDir, p.backend, p.kv, p.membership, applier,
       0, 0, emptyConfState,
     );
-    logger.info(`started new member ${idHex(self.id)} in new cluster ${idHex(clusterId)}`);
-    server.startLoop();
+    // Until the bootstrap conf changes apply, the transport learns the peers from the flags.
+    server.bootstrapPeers = peers.filter((m) => m.id !== self.id).map((m) => ({ id: m.id, peerUrls: m.peerUrls }));
+    logger.info(`started new member ${idHex(self.id)} in new cluster ${idHex(clusterId)} of ${peers.length} member(s)`);
     return server;
   }
 
-  /** The backend already holds the effects of entries up to here (set on restart). */
-  private skipDataUpTo = 0;
+  /**
+   * --initial-cluster-state=existing with an empty data dir: the member was added with MemberAdd; it asks
+   * the members named in --initial-cluster for the cluster (id and members), finds itself there by its
+   * advertised peer URLs, and starts with an empty log: the leader sends it the log or a snapshot.
+   */
+  private static async joinExisting(config: ServerConfig, logger: Logger, wiring: PeerWiring, p: StartParts): Promise<EtcdServer> {
+    const ownUrls = config.initialAdvertisePeerUrls.map(urlString);
+    const remoteUrls = [...config.initialCluster.entries()].filter(([name]) => name !== config.name).flatMap(([, urls]) => urls.map(urlString));
+    if (remoteUrls.length === 0) {
+      throw new DataDirError('--initial-cluster-state=existing: --initial-cluster names no other member to join through');
+    }
+    let info: ClusterInfo | undefined;
+    const failures: string[] = [];
+    for (const url of remoteUrls) {
+      try {
+        info = JSON.parse(Buffer.from(await wiring.callUrl(url, PeerMethod.members, new Uint8Array(0), 5000)).toString('utf8')) as ClusterInfo;
+        break;
+      } catch (err) {
+        failures.push(`${url}: ${(err as Error).message}`);
+      }
+    }
+    if (info === undefined) {
+      throw new DataDirError(`cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs (${failures.join('; ')})`);
+    }
+    const self = info.members.find((m) => m.peerURLs.length === ownUrls.length && [...m.peerURLs].sort().join(',') === [...ownUrls].sort().join(','));
+    if (self === undefined) {
+      throw new DataDirError(
+        `error validating peerURLs: member with --initial-advertise-peer-urls ${ownUrls.join(',')} is not in the cluster (members: ${info.members.map((m) => `${m.name || m.id}=${m.peerURLs.join(',')}`).join(', ')}); add it first with \`kvctl member add ${config.name} --peer-urls=${ownUrls.join(',')}\``,
+      );
+    }
+    if (self.name !== '') {
+      throw new DataDirError(`member ${self.name} (${self.id}) has already been started in this cluster: restart it with its data dir, or remove it and add it again`);
+    }
+    const memberId = BigInt(`0x${self.id}`);
+    const clusterId = BigInt(`0x${info.clusterId}`);
+    const wal = await Wal.create(p.walDir, encodeWalMetadata({ nodeId: memberId, clusterId }), { logger });
+    const rawNode = new RawNode(p.raftConfig(memberId, 0));
+    const applier = new Applier(p.kv, p.membership, logger);
+    const server = new EtcdServer(
+      config, memberId, clusterId, logger, rawNode, p.storage, wal, p.snapshotter, p.snapDir, p.backend, p.kv, p.membership, applier,
+      0, 0, emptyConfState,
+    );
+    server.bootstrapPeers = info.members
+      .filter((m) => m.id !== self.id)
+      .map((m) => ({ id: BigInt(`0x${m.id}`), peerUrls: m.peerURLs }));
+    logger.info(`joining existing cluster ${info.clusterId} as member ${self.id}`);
+    return server;
+  }
+
+  /** Peers known before any conf change applies (a new member knows them from its flags or the cluster). */
+  private bootstrapPeers: Array<{ id: bigint; peerUrls: readonly string[] }> = [];
+
+  private async startPeers(wiring: PeerWiring): Promise<void> {
+    const reports: DeliveryReports = {
+      unreachable: (id) => {
+        this.rawNode.reportUnreachable(id);
+      },
+      snapshotStatus: (id, ok) => {
+        this.rawNode.reportSnapshot(id, ok ? 'finish' : 'failure');
+        this.schedule();
+      },
+      removedFromCluster: (by) => {
+        this.logger.error(`the member has been permanently removed from the cluster (told by ${idHex(by)}): stopping`);
+        void this.stop();
+      },
+    };
+    const handler: PeerHandler = {
+      process: (m) => this.stepPeerMessage(m),
+      receiveSnapshot: (m, dbPath) => this.receiveSnapshot(m, dbPath),
+      isRemoved: (id) => this.membership.isRemoved(id),
+      call: (method, payload, from) => this.answerPeer(method, payload, from),
+    };
+    this.peers = await wiring.listen({ memberId: this.memberId, clusterId: this.clusterId }, handler, reports);
+    for (const m of this.bootstrapPeers) this.peers.setPeer(m.id, m.peerUrls);
+    this.syncPeers();
+  }
+
+  /** Points the transport at every member the membership knows (after conf changes and snapshots). */
+  private syncPeers(): void {
+    const peers = this.peers;
+    if (peers === undefined) return;
+    for (const m of this.membership.list()) if (m.id !== this.memberId) peers.setPeer(m.id, m.peerUrls);
+  }
 
   private startLoop(): void {
     this.ticker = setInterval(() => {
@@ -276,6 +436,80 @@ export class EtcdServer {
       this.schedule();
     }, this.config.heartbeatMs);
     this.schedule();
+  }
+
+  // ---- what peers send -------------------------------------------------------------------------------------
+
+  private stepPeerMessage(m: Message): void {
+    if (this.stopped) return;
+    try {
+      this.rawNode.step(m);
+    } catch (err) {
+      // A message raft cannot take (e.g. from a member it no longer knows) is dropped, as etcd drops it.
+      this.logger.debug(`raft: dropped ${m.type} from ${idHex(m.from)}: ${(err as Error).message}`);
+      return;
+    }
+    this.schedule();
+  }
+
+  private async receiveSnapshot(m: Message, dbPath: string): Promise<void> {
+    if (this.stopped) throw new ServerStoppedError();
+    const index = m.snapshot?.metadata.index ?? 0;
+    const kept = join(this.snapDir, `${index.toString(16).padStart(16, '0')}${RECEIVED_DB_SUFFIX}`);
+    renameSync(dbPath, kept);
+    const previous = this.receivedDbs.get(index);
+    if (previous !== undefined && previous !== kept) rmSync(previous, { force: true });
+    this.receivedDbs.set(index, kept);
+    this.logger.info(`received a snapshot at index ${index} from ${idHex(m.from)} (${statSync(kept).size} bytes of backend)`);
+    this.stepPeerMessage(m);
+  }
+
+  private async answerPeer(method: string, payload: Uint8Array, from: bigint): Promise<Uint8Array> {
+    switch (method) {
+      case PeerMethod.members: {
+        const info: ClusterInfo = {
+          clusterId: idHex(this.clusterId),
+          members: this.membership.list().map((m) => ({
+            id: idHex(m.id),
+            name: m.name,
+            peerURLs: [...m.peerUrls],
+            clientURLs: [...m.clientUrls],
+            isLearner: m.isLearner,
+          })),
+        };
+        return Buffer.from(JSON.stringify(info), 'utf8');
+      }
+      case PeerMethod.memberRemove: {
+        if (!this.isLeader) throw new EtcdApiError('notLeader');
+        await this.removeMember(Buffer.from(payload).readBigUInt64BE(0));
+        return new Uint8Array(0);
+      }
+      case PeerMethod.memberPromote: {
+        if (!this.isLeader) throw new EtcdApiError('notLeader');
+        const id = Buffer.from(payload).readBigUInt64BE(0);
+        await this.promoteMemberAsLeader(id);
+        return new Uint8Array(0);
+      }
+      default: {
+        for (const f of this.features) {
+          const answer = f.answerPeer?.(method, payload, from);
+          if (answer !== undefined) return await answer;
+        }
+        throw new Error(`unknown peer method ${method}`);
+      }
+    }
+  }
+
+  /** A request only the leader can answer (lease renewals and TTLs), forwarded over the peer transport. */
+  private async callLeader(method: string, payload: Uint8Array): Promise<Uint8Array> {
+    const leader = this.leader;
+    if (leader === None || this.peers === undefined) throw new EtcdApiError('noLeader');
+    if (leader === this.memberId) throw new EtcdApiError('notLeader');
+    try {
+      return await this.peers.call(leader, method, payload, this.requestTimeoutMs());
+    } catch (err) {
+      throw asEtcdError(err as Error);
+    }
   }
 
   // ---- requests -------------------------------------------------------------------------------------------
@@ -300,7 +534,8 @@ export class EtcdServer {
 
   /**
    * Proposes a request through raft and resolves with what applying it produced (or rejects with the
-   * error apply raised). The caller has validated the request.
+   * error apply raised). The caller has validated the request. On a follower raft forwards the proposal
+   * to the leader; the follower answers once it has applied the entry itself.
    */
   propose(req: ProposalBody, opts: { username?: string; authRevision?: number } = {}): Promise<ApplyResult> {
     if (this.stopped) return Promise.reject(new ServerStoppedError());
@@ -310,18 +545,25 @@ export class EtcdServer {
     const full = { ...req, ID: 0n, header: { ID: id, username: opts.username ?? '', authRevision: BigInt(opts.authRevision ?? 0) } } as InternalRaftRequestT;
     const data = InternalRaftRequest.encode(full).finish();
     if (data.length > this.config.maxRequestBytes) return Promise.reject(new EtcdApiError('requestTooLarge'));
+    return this.waitFor(id, () => this.rawNode.propose(data));
+  }
+
+  /** Registers a waiter for request `id`, runs `submit` (a raft proposal), and times out as etcd does. */
+  private waitFor(id: bigint, submit: () => void): Promise<ApplyResult> {
     return new Promise<ApplyResult>((resolve, reject) => {
       try {
-        this.rawNode.propose(data);
+        submit();
       } catch (err) {
         this.metrics.proposalsFailed.inc();
         reject(err instanceof ErrProposalDropped ? new EtcdApiError('noLeader') : (err as Error));
         return;
       }
+      const started = performance.now();
       const timer = setTimeout(() => {
         if (this.waiters.delete(id)) {
           this.metrics.proposalsFailed.inc();
-          reject(new EtcdApiError('timeout'));
+          // etcd's parseProposeCtxErr: a leader change since the request started is the likely cause.
+          reject(new EtcdApiError(this.leaderChangedAt > started ? 'timeoutDueToLeaderFail' : 'timeout'));
         }
       }, this.requestTimeoutMs());
       this.waiters.set(id, {
@@ -344,8 +586,9 @@ export class EtcdServer {
   }
 
   /**
-   * Resolves once this member has applied everything committed before the call (raft's ReadIndex): after
-   * that, a read of the local store is linearizable. Concurrent callers share one ReadIndex round.
+   * Resolves once this member has applied everything committed before the call (raft's ReadIndex, which
+   * a follower asks the leader for): after that, a read of the local store is linearizable. Concurrent
+   * callers share one ReadIndex round.
    */
   readBarrier(): Promise<void> {
     if (this.stopped) return Promise.reject(new ServerStoppedError());
@@ -364,6 +607,131 @@ export class EtcdServer {
       });
       this.schedule();
     });
+  }
+
+  // ---- membership -----------------------------------------------------------------------------------------
+
+  /** MemberAdd: a new member (voter or learner) with a fresh id; it starts later with state=existing. */
+  async addMember(peerUrls: readonly string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
+    const urls = [...peerUrls];
+    if (this.membership.peerUrlTaken(urls, None)) throw new EtcdApiError('peerURLExist');
+    checkAdd(this.memberId, this.membership.list(), isLearner, (id) => this.peers?.activeSince(id), Date.now());
+    const id = memberIdFor(urls, '', Math.floor(Date.now() / 1000));
+    await this.proposeConfChange({
+      type: isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode,
+      nodeId: id,
+      context: encodeMemberContext({ id, peerUrls: urls, isLearner }),
+    });
+    const member = this.membership.get(id);
+    if (member === undefined) throw new EtcdApiError('memberNotFound');
+    return { member, members: this.membership.list() };
+  }
+
+  /**
+   * MemberRemove. Removing the leader hands leadership to another voter first, so the cluster does not
+   * wait out an election timeout without a leader.
+   */
+  async removeMember(id: bigint): Promise<Member[]> {
+    if (this.membership.isRemoved(id) || this.membership.get(id) === undefined) throw new EtcdApiError('memberNotFound');
+    checkRemove(this.memberId, this.membership.list(), id, (m) => this.peers?.activeSince(m), Date.now());
+    if (id === this.leader && id !== this.memberId) {
+      // Only the leader can hand over its leadership: it removes itself.
+      await this.callLeader(PeerMethod.memberRemove, idBytes(id));
+      // Answer with the membership after the removal, once this member has applied it too.
+      const deadline = performance.now() + this.requestTimeoutMs();
+      while (this.membership.get(id) !== undefined && !this.stopped && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, this.config.heartbeatMs));
+      }
+      return this.membership.list();
+    }
+    if (id === this.memberId && this.isLeader) {
+      const transferee = this.bestTransferee();
+      if (transferee !== undefined) {
+        this.logger.info(`removing the leader (this member): transferring leadership to ${idHex(transferee)} first`);
+        await this.moveLeader(transferee);
+      }
+    }
+    await this.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) });
+    return this.membership.list();
+  }
+
+  /** MemberUpdate: new peer URLs for a member. */
+  async updateMember(id: bigint, peerUrls: readonly string[]): Promise<Member[]> {
+    const m = this.membership.get(id);
+    if (m === undefined || this.membership.isRemoved(id)) throw new EtcdApiError('memberNotFound');
+    if (this.membership.peerUrlTaken(peerUrls, id)) throw new EtcdApiError('peerURLExist');
+    await this.proposeConfChange({
+      type: ConfChangeType.UpdateNode,
+      nodeId: id,
+      context: encodeMemberContext({ id, peerUrls: [...peerUrls], isLearner: m.isLearner }),
+    });
+    return this.membership.list();
+  }
+
+  /** MemberPromote: on the leader (which knows the learner's progress); a follower forwards it there. */
+  async promoteMember(id: bigint): Promise<Member[]> {
+    const m = this.membership.get(id);
+    if (m === undefined || this.membership.isRemoved(id)) throw new EtcdApiError('memberNotFound');
+    if (!m.isLearner) throw new EtcdApiError('memberNotLearner');
+    if (this.isLeader) {
+      await this.promoteMemberAsLeader(id);
+    } else {
+      await this.callLeader(PeerMethod.memberPromote, idBytes(id));
+    }
+    return this.membership.list();
+  }
+
+  private async promoteMemberAsLeader(id: bigint): Promise<void> {
+    const m = this.membership.get(id);
+    if (m === undefined || this.membership.isRemoved(id)) throw new EtcdApiError('memberNotFound');
+    if (!m.isLearner) throw new EtcdApiError('memberNotLearner');
+    const progress = this.rawNode.status().progress;
+    checkPromote(this.membership.list(), progress.get(id)?.match, progress.get(this.memberId)?.match ?? 0);
+    await this.proposeConfChange({
+      type: ConfChangeType.AddNode,
+      nodeId: id,
+      context: encodeMemberContext({ id, peerUrls: m.peerUrls, isLearner: false, isPromote: true }),
+    });
+  }
+
+  private proposeConfChange(cc: Omit<ConfChange, 'id'>): Promise<void> {
+    if (this.stopped) return Promise.reject(new ServerStoppedError());
+    if (this.leader === None) return Promise.reject(new EtcdApiError('noLeader'));
+    const id = this.nextRequestId++;
+    return this.waitFor(id, () => this.rawNode.proposeConfChange({ ...cc, id })).then((r) => {
+      if (r.error) throw r.error;
+    });
+  }
+
+  /** The voter (not this member) with the longest log, connected now: the best next leader. */
+  private bestTransferee(): bigint | undefined {
+    let best: bigint | undefined;
+    let bestMatch = -1;
+    for (const [id, pr] of this.rawNode.status().progress) {
+      if (id === this.memberId || !this.confState.voters.includes(id)) continue;
+      if (this.peers?.activeSince(id) === undefined) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    return best;
+  }
+
+  /** MoveLeader: hands leadership to `transferee` (a voter) and waits until it leads. Only on the leader. */
+  async moveLeader(transferee: bigint): Promise<void> {
+    if (!this.isLeader) throw new EtcdApiError('notLeader');
+    const m = this.membership.get(transferee);
+    if (m === undefined || m.isLearner) throw new EtcdApiError('badLeaderTransferee');
+    if (transferee === this.memberId) return;
+    this.rawNode.transferLeader(transferee);
+    this.schedule();
+    const deadline = performance.now() + this.requestTimeoutMs();
+    while (this.leader !== transferee) {
+      if (this.stopped) throw new ServerStoppedError();
+      if (performance.now() > deadline) throw new EtcdApiError('timeoutLeaderTransfer');
+      await new Promise((r) => setTimeout(r, this.config.heartbeatMs));
+    }
   }
 
   // ---- the raft loop ---------------------------------------------------------------------------------------
@@ -409,28 +777,37 @@ export class EtcdServer {
     if (rd.softState !== undefined && rd.softState.lead !== this.leader) {
       const was = this.leader;
       this.leader = rd.softState.lead;
+      this.leaderChangedAt = performance.now();
       if (this.leader !== None) this.metrics.leaderChanges.inc();
       this.logger.info(
         `raft: ${this.leader === None ? 'lost leader' : `leader is ${idHex(this.leader)}`}${was !== None ? ` (was ${idHex(was)})` : ''} at term ${this.rawNode.basicStatus().hardState.term}`,
       );
-      if (this.leader === None) this.failReadsInFlight(new EtcdApiError('leaderChanged'));
+      // A ReadIndex in flight may never be answered by a new leader: fail it so the client retries.
+      if (was !== None) this.failReadsInFlight(new EtcdApiError('leaderChanged'));
       const leads = this.leader === this.memberId;
       if (leads !== (was === this.memberId)) for (const f of this.features) f.onLeaderChange?.(leads);
     }
 
-    // 1. persist
+    // 1. persist: a received snapshot first (the .snap file, then the WAL's record of it), then the entries.
+    const snapshot = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
+    if (snapshot !== undefined) {
+      await this.snapshotter.save(snapshot);
+      await this.wal.saveSnapshot({ index: snapshot.metadata.index, term: snapshot.metadata.term, confState: snapshot.metadata.confState });
+    }
     if (rd.hardState !== undefined || rd.entries.length > 0) {
       const t0 = performance.now();
       await this.wal.save(rd.hardState, rd.entries);
       if (rd.mustSync) this.metrics.walFsync.observe((performance.now() - t0) / 1000);
     }
-    if (rd.snapshot !== undefined) throw new Error('kvserver: received a raft snapshot: not possible in a one-member cluster');
+    if (snapshot !== undefined) this.storage.applySnapshot(snapshot);
     if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) this.storage.append(rd.entries);
 
-    // 2. messages: a one-member cluster has nobody to send to.
+    // 2. send
+    if (rd.messages.length > 0) await this.send(rd.messages);
 
-    // 3. apply
+    // 3. apply: the snapshot's state, then the committed entries
+    if (snapshot !== undefined) await this.installSnapshot(snapshot);
     for (const rs of rd.readStates) {
       const key = Buffer.from(rs.requestCtx).toString('hex');
       const waiters = this.readsInFlight.get(key);
@@ -438,14 +815,20 @@ export class EtcdServer {
       this.readsInFlight.delete(key);
       this.readsAwaitingApply.push({ index: rs.index, waiters });
     }
+    let removedSelf = false;
     if (rd.committedEntries.length > 0) {
       // A defragmentation swaps the backend file: applies wait for it (etcd blocks writes during defrag too).
       await this.backend.whenWritable();
-      this.apply(rd.committedEntries);
+      removedSelf = this.apply(rd.committedEntries);
     }
     this.releaseReads();
 
     this.rawNode.advance();
+    if (removedSelf) {
+      this.logger.warn('the member has been permanently removed from the cluster: stopping');
+      void this.stop();
+      return;
+    }
     // The only voter need not wait out an election timeout to lead (once its configuration is applied).
     if (!this.campaigned && this.leader === None && this.confState.voters.length === 1 && this.confState.voters[0] === this.memberId) {
       this.campaigned = true;
@@ -457,11 +840,91 @@ export class EtcdServer {
     if (!this.published && this.leader !== None) this.publish();
   }
 
-  private apply(entries: readonly Entry[]): void {
+  /**
+   * Hands the Ready's messages to the transport. A MsgSnap is rebuilt at the applied index with a copy of
+   * the backend taken in the same instant (nothing applies while the loop awaits the copy), so the
+   * follower installs a backend whose applied index is exactly the snapshot's: the entries after it then
+   * apply on the follower as they did here, conf changes included.
+   */
+  private async send(messages: readonly Message[]): Promise<void> {
+    const peers = this.peers;
+    if (peers === undefined) return;
+    const plain: Message[] = [];
+    for (const m of messages) {
+      if (m.type !== MessageType.MsgSnap) {
+        plain.push(m);
+        continue;
+      }
+      await this.sendSnapshot(peers, m);
+    }
+    if (plain.length > 0) peers.send(plain);
+  }
+
+  private async sendSnapshot(peers: PeerNetwork, m: Message): Promise<void> {
+    const path = join(this.snapDir, `send-${idHex(m.to)}-${++this.sentSnapshots}.tmp`);
+    try {
+      rmSync(path, { force: true });
+      const index = this.appliedIndex;
+      let snap = this.storage.snapshot();
+      if (snap.metadata.index < index) snap = this.storage.createSnapshot(index, this.confState, this.membership.snapshotData());
+      await this.backend.copyTo(path);
+      const size = statSync(path).size;
+      this.logger.info(`sending a snapshot at index ${index} to ${idHex(m.to)} (${size} bytes of backend)`);
+      let released = false;
+      peers.sendSnapshot(
+        { ...m, snapshot: snap },
+        {
+          path,
+          size,
+          release: () => {
+            if (released) return;
+            released = true;
+            rmSync(path, { force: true });
+          },
+        },
+      );
+    } catch (err) {
+      rmSync(path, { force: true });
+      this.logger.warn(`snapshot for ${idHex(m.to)} not sent: ${(err as Error).message}`);
+      this.rawNode.reportSnapshot(m.to, 'failure');
+    }
+  }
+
+  /**
+   * Replaces this member's state with a snapshot received from the leader: the backend file that came with
+   * it becomes member/snap/db, and the store, the membership and every feature reload from it.
+   */
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    const index = snap.metadata.index;
+    const db = this.receivedDbs.get(index);
+    if (db === undefined) throw new Error(`kvserver: raft handed over a snapshot at ${index} whose backend file did not arrive`);
+    this.receivedDbs.delete(index);
+    const t0 = performance.now();
+    await this.kv.pauseCompactions();
+    await this.backend.replaceWith(db);
+    await this.kv.reload();
+    this.membership.reload();
+    for (const f of this.features) f.onRestore?.();
+    this.confState = snap.metadata.confState;
+    this.appliedIndex = index;
+    this.snapshotIndex = index;
+    this.skipDataUpTo = this.backend.consistentIndex().index;
+    this.syncPeers();
+    for (const [i, path] of this.receivedDbs) {
+      if (i > index) continue;
+      rmSync(path, { force: true });
+      this.receivedDbs.delete(i);
+    }
+    this.logger.info(`installed the snapshot at index ${index} in ${Math.round(performance.now() - t0)} ms (revision ${this.kv.currentRevision})`);
+  }
+
+  /** Applies committed entries; returns whether one of them removed this member. */
+  private apply(entries: readonly Entry[]): boolean {
     const answers: Array<[bigint, ApplyResult]> = [];
     const t0 = performance.now();
+    let confChanged: boolean;
     try {
-      this.applyBatch(entries, answers);
+      confChanged = this.applyBatch(entries, answers);
     } catch (err) {
       this.applier.discard();
       throw err;
@@ -472,21 +935,34 @@ export class EtcdServer {
     this.metrics.proposalsCommitted.inc(entries.length);
     this.metrics.proposalsApplied.inc(entries.length);
     if (last !== undefined) this.appliedIndex = last.index;
+    let removedSelf = false;
+    if (confChanged) {
+      this.syncPeers();
+      for (const id of this.removedPeers.splice(0)) if (id !== this.memberId) this.peers?.removePeer(id);
+      removedSelf = this.membership.isRemoved(this.memberId);
+    }
     for (const [id, result] of answers) {
       const w = this.waiters.get(id);
       this.waiters.delete(id);
       w?.resolve(result);
     }
+    return removedSelf;
   }
 
-  private applyBatch(entries: readonly Entry[], answers: Array<[bigint, ApplyResult]>): void {
+  /** Members removed by the conf changes of the current apply: the transport forgets them after it. */
+  private readonly removedPeers: bigint[] = [];
+
+  /** Returns whether a conf change applied. */
+  private applyBatch(entries: readonly Entry[], answers: Array<[bigint, ApplyResult]>): boolean {
     let last: Entry | undefined;
+    let confChanged = false;
     this.backend.batch(() => {
       for (const e of entries) {
         if (e.type === EntryType.ConfChange) {
           const cc = decodeConfChange(e.data);
-          this.confState = this.rawNode.applyConfChange(cc);
-          this.membership.applyConfChange(cc);
+          const result = this.applyConfChange(cc, e.index);
+          if (this.waiters.has(cc.id)) answers.push([cc.id, result]);
+          confChanged = true;
         } else if (e.type === EntryType.Normal && e.data.length > 0 && e.index > this.skipDataUpTo) {
           const req = InternalRaftRequest.decode(e.data);
           const result = this.applier.apply(req, e.index);
@@ -497,6 +973,27 @@ export class EtcdServer {
       }
       if (last !== undefined) this.backend.setConsistentIndex(last.index, last.term);
     });
+    return confChanged;
+  }
+
+  /**
+   * etcd's applyConfChange: validated against the membership first; an invalid change (two proposals
+   * raced) is applied to raft as a no-op so every member's configuration stays the same. The resulting
+   * configuration is recorded in the backend with the applied index (restart resumes from it).
+   */
+  private applyConfChange(cc: ConfChange, index: number): ApplyResult {
+    const replay = index <= this.skipDataUpTo;
+    const err = replay ? undefined : this.membership.validateConfChange(cc);
+    if (err !== undefined) {
+      this.confState = this.rawNode.applyConfChange({ ...cc, nodeId: None });
+      this.logger.warn(`membership: conf change ${cc.type} for ${idHex(cc.nodeId)} refused at apply: ${err.message}`);
+      return { response: undefined, error: err };
+    }
+    this.confState = this.rawNode.applyConfChange(cc);
+    this.membership.applyConfChange(cc);
+    if (cc.type === ConfChangeType.RemoveNode) this.removedPeers.push(cc.nodeId);
+    writeConfState(this.backend, this.confState);
+    return { response: undefined, error: undefined };
   }
 
   private releaseReads(): void {
@@ -566,15 +1063,11 @@ export class EtcdServer {
    * snapshot). This bounds memory by the catch-up window instead of by --snapshot-count.
    */
   private trimRaftLog(): void {
-    const keep = SNAPSHOT_CATCH_UP_ENTRIES;
+    const keep = this.config.snapshotCatchUpEntries;
     if (this.appliedIndex - this.storage.firstIndex() < 2 * keep) return;
-    this.storage.createSnapshot(this.appliedIndex, this.confState, this.snapshotData());
+    if (this.appliedIndex <= this.storage.snapshot().metadata.index) return;
+    this.storage.createSnapshot(this.appliedIndex, this.confState, this.membership.snapshotData());
     this.storage.compact(this.appliedIndex - keep);
-  }
-
-  /** What a raft snapshot carries besides the backend: the members (the backend file travels apart). */
-  private snapshotData(): Uint8Array {
-    return Buffer.from(JSON.stringify({ members: this.membership.list().map((m) => ({ ...m, id: idHex(m.id) })) }), 'utf8');
   }
 
   /** Saves a snapshot at the applied index and releases the WAL and raft log before it. */
@@ -586,11 +1079,11 @@ export class EtcdServer {
     const snap: Snapshot =
       this.storage.snapshot().metadata.index === index
         ? this.storage.snapshot()
-        : this.storage.createSnapshot(index, this.confState, this.snapshotData());
+        : this.storage.createSnapshot(index, this.confState, this.membership.snapshotData());
     await this.snapshotter.save(snap);
     await this.wal.saveSnapshot({ index, term: snap.metadata.term, confState: snap.metadata.confState });
     this.snapshotIndex = index;
-    const compactTo = index - SNAPSHOT_CATCH_UP_ENTRIES;
+    const compactTo = index - this.config.snapshotCatchUpEntries;
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
     this.wal.releaseLockTo(index);
     const purgedWals = await this.wal.purge(this.config.maxWals);
@@ -606,6 +1099,10 @@ export class EtcdServer {
     this.fatal = err;
     this.logger.error(`kvserver: fatal: ${err.stack ?? err.message}`);
     void this.stop();
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
   }
 
   get fatalError(): Error | undefined {
@@ -626,10 +1123,12 @@ export class EtcdServer {
     this.readsAwaitingApply = [];
     // Let an in-flight Ready finish its WAL write before closing files under it.
     for (let i = 0; i < 200 && this.loopRunning; i++) await new Promise((r) => setTimeout(r, 5));
+    await this.peers?.close();
     for (const f of this.features) await f.close?.();
     await this.wal.close();
     await this.kv.close();
     await this.backend.close();
+    for (const path of this.receivedDbs.values()) rmSync(path, { force: true });
     this.onStopped?.();
   }
 
@@ -638,4 +1137,70 @@ export class EtcdServer {
   get isLeader(): boolean {
     return this.leader === this.memberId && this.rawNode.basicStatus().softState.raftState === StateType.Leader;
   }
+
+  /** The members this member's transport is connected to now (for endpoint health and the dashboard). */
+  activeSince(id: bigint): number | undefined {
+    return id === this.memberId ? Date.now() : this.peers?.activeSince(id);
+  }
+}
+
+interface StartParts {
+  walDir: string;
+  snapDir: string;
+  backend: Backend;
+  kv: KvStore;
+  membership: Membership;
+  snapshotter: Snapshotter;
+  storage: MemoryStorage;
+  raftConfig: (id: bigint, applied: number) => ConstructorParameters<typeof RawNode>[0];
+}
+
+/** etcd refuses to start when --initial-advertise-peer-urls disagree with this member's --initial-cluster entry. */
+function checkAdvertisedUrls(config: ServerConfig, clusterUrls: readonly string[]): void {
+  const advertised = config.initialAdvertisePeerUrls.map(urlString).sort();
+  const listed = [...clusterUrls].sort();
+  if (advertised.join(',') !== listed.join(',')) {
+    throw new DataDirError(
+      `--initial-cluster has ${config.name}=${listed.join(',')} but missing from --initial-advertise-peer-urls=${advertised.join(',')} ("${advertised.join(',')}"(resolved from ${advertised.join(',')}) != "${listed.join(',')}"(resolved from ${listed.join(',')}))`,
+    );
+  }
+}
+
+/** The `meta` key under which the configuration at the applied index is kept (etcd 3.5's `confState`). */
+const META_CONF_STATE = Buffer.from('confState');
+
+function writeConfState(backend: Backend, cs: ConfState): void {
+  const json = {
+    voters: cs.voters.map(String),
+    learners: cs.learners.map(String),
+    voters_outgoing: cs.votersOutgoing.map(String),
+    learners_next: cs.learnersNext.map(String),
+    auto_leave: cs.autoLeave,
+  };
+  backend.buckets.meta.put(META_CONF_STATE, Buffer.from(JSON.stringify(json), 'utf8'));
+}
+
+function readConfState(backend: Backend): ConfState | undefined {
+  const raw = backend.buckets.meta.get(META_CONF_STATE);
+  if (raw === undefined) return undefined;
+  const j = JSON.parse(raw.toString('utf8')) as { voters: string[]; learners: string[]; voters_outgoing: string[]; learners_next: string[]; auto_leave: boolean };
+  return {
+    voters: j.voters.map(BigInt),
+    learners: j.learners.map(BigInt),
+    votersOutgoing: j.voters_outgoing.map(BigInt),
+    learnersNext: j.learners_next.map(BigInt),
+    autoLeave: j.auto_leave,
+  };
+}
+
+/** An error that came back over the peer transport: etcd's own error again when its message is one. */
+function asEtcdError(err: Error): Error {
+  const name = etcdErrorOf(err.message);
+  return name !== undefined ? new EtcdApiError(name) : err;
+}
+
+function idBytes(id: bigint): Uint8Array {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(id);
+  return b;
 }

@@ -60,6 +60,10 @@ export class WatchFeature implements Feature {
     this.store.notify(events, rev);
   }
 
+  onRestore(): void {
+    this.store.restore();
+  }
+
   close(): void {
     this.store.close();
   }

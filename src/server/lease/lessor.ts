@@ -117,10 +117,27 @@ export class Lessor {
     this.now = opts.now;
     this.minTtlSeconds = opts.minTtlSeconds;
     this.retryMs = opts.expiredRetryMs ?? EXPIRED_LEASE_RETRY_MS;
+    this.load();
+  }
+
+  private load(): void {
     for (const r of this.store.list()) {
       const ttl = Math.max(Number(r.ttl), this.minTtlSeconds);
       this.leases.set(r.id, new Lease(r.id, ttl, Number(r.remainingTtl)));
     }
+  }
+
+  /**
+   * Forgets every lease and attachment and reloads the leases from the store (its backend was replaced by
+   * a snapshot from the leader); the caller re-attaches keys. A primary lessor stays primary, its leases
+   * getting fresh deadlines as at promote.
+   */
+  reload(extendMs: number): void {
+    this.leases.clear();
+    this.items.clear();
+    this.queue.clear();
+    this.load();
+    if (this.primary) this.promote(extendMs);
   }
 
   get isPrimary(): boolean {

@@ -34,7 +34,7 @@
  *
  * Reads outside a batch see the last committed batch; reads inside a batch see its own writes.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -208,8 +208,13 @@ export class Backend {
     this.buckets = buckets;
   }
 
-  /** Opens (creating if missing) the environment at `opts.path` with every bucket. */
+  /**
+   * Opens (creating if missing) the environment at `opts.path` with every bucket. A file that is not an
+   * lmdb environment is refused with CorruptError before lmdb sees it (lmdb-js crashes the process on one).
+   */
   static open(opts: BackendOptions): Backend {
+    const problem = lmdbFileProblem(opts.path);
+    if (problem !== undefined) throw new CorruptError(`${opts.path} is not a kvctl backend: ${problem}`);
     const b = new Backend(opts);
     const stale = Backend.defragTmpPath(opts.path);
     try {
@@ -460,6 +465,36 @@ export class Backend {
   }
 
   /**
+   * Replaces the whole environment with the lmdb file at `source` (a backend received with a raft snapshot):
+   * fsync it, close the env, rename it over `path`, fsync the directory, reopen: the same swap defragment
+   * does, so Buckets stay valid and no read sees a half-swapped file. `source` must be on the same file
+   * system as `path` (the node receives snapshots into its snap directory). Batches are refused meanwhile.
+   */
+  async replaceWith(source: string): Promise<void> {
+    if (this.inBatchDepth > 0) throw new BackendBusyError('replaceWith called inside a batch');
+    if (this.defragmenting) throw new BackendBusyError('a defragment is running');
+    this.defragmenting = true;
+    try {
+      await this.runExclusive(async () => {
+        await fsyncFile(source);
+        const root = this.liveRoot();
+        const closing = root.close();
+        this.root = null;
+        if ((root as { status?: string }).status !== 'closed') await closing;
+        try {
+          renameSync(source, this.path);
+          fsyncDir(dirname(this.path));
+        } finally {
+          this.openEnv();
+        }
+      });
+    } finally {
+      this.defragmenting = false;
+    }
+    this.logger.info(`mvcc: replaced ${this.path} with a received snapshot (${this.sizeBytes()} bytes)`);
+  }
+
+  /**
    * Maintenance.Hash: CRC-32C over every bucket in name (byte) order, each bucket's name then its keys and
    * values in key order, leaving out what `ignore` selects (default: meta's consistent_index and term).
    */
@@ -520,4 +555,44 @@ export class Backend {
       if (this.exclusive === p) this.exclusive = null;
     }
   }
+}
+
+/** lmdb's meta page (liblmdb/mdb.c as lmdb-js 3.5 builds it): page header of 24 bytes, flags at 18, then MDB_meta. */
+const LMDB_META_FLAGS_OFFSET = 18;
+const LMDB_P_META = 0x08;
+const LMDB_MAGIC_OFFSET = 24;
+const LMDB_MAGIC = 0xbeefc0de;
+const LMDB_DATA_VERSION = 2;
+/** bbolt's meta magic (etcd's backend), at offset 16 of its first page. */
+const BBOLT_MAGIC = 0xed0cdaed;
+
+/**
+ * Why the file at `path` is not an lmdb environment (checked as mdb_env_read_header would, but before lmdb
+ * sees it: lmdb-js 3.5 crashes the process with SIGSEGV on such a file, e.g. a real etcd's bbolt db), or
+ * undefined when it is one, or is missing or empty (lmdb creates it).
+ */
+export function lmdbFileProblem(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  const head = Buffer.alloc(LMDB_MAGIC_OFFSET + 8);
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (n === 0) return undefined;
+  const isLmdb =
+    n === head.length &&
+    (head.readUInt16LE(LMDB_META_FLAGS_OFFSET) & LMDB_P_META) !== 0 &&
+    head.readUInt32LE(LMDB_MAGIC_OFFSET) === LMDB_MAGIC &&
+    (head.readUInt32LE(LMDB_MAGIC_OFFSET + 4) & 0xffff) === LMDB_DATA_VERSION;
+  if (isLmdb) return undefined;
+  return n >= 20 && head.readUInt32LE(16) === BBOLT_MAGIC
+    ? 'it is a bbolt file (a real etcd\'s backend, which kvctl cannot read)'
+    : 'no lmdb meta page at its start';
 }

@@ -189,6 +189,29 @@ export class KvStore {
     return store;
   }
 
+  /**
+   * Rebuilds the store from its backend after the backend file was replaced (a raft snapshot received
+   * from the leader): waits for the running physical compaction to stop at a chunk boundary, forgets the
+   * index, and restores as `open` does. Must not run inside a batch.
+   */
+  async reload(): Promise<void> {
+    this.closed = true;
+    await this.compactionChain;
+    this.closed = false;
+    this.index.clear();
+    this.currentRev = 1;
+    this.compactMainRev = -1;
+    this.liveKeys = 0;
+    this.hashes.length = 0;
+    this.restore();
+  }
+
+  /** Stops physical compaction (it resumes at `reload`), so that the backend file can be swapped. */
+  async pauseCompactions(): Promise<void> {
+    this.closed = true;
+    await this.compactionChain;
+  }
+
   /** The revision of the last write txn that changed something (1 on an empty store). */
   get currentRevision(): number {
     return this.currentRev;

@@ -33,6 +33,13 @@ export class TreeIndex {
   /** firstKeys[i] === chunks[i].keys[0]: the chunk search reads one flat array of strings. */
   private firstKeys: string[] = [];
 
+  /** Forgets every key (before a restore from a replaced backend). */
+  clear(): void {
+    this.map.clear();
+    this.chunks = [];
+    this.firstKeys = [];
+  }
+
   /** Number of key indexes (live keys plus deleted keys whose history is not compacted yet). */
   get size(): number {
     return this.map.size;

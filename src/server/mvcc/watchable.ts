@@ -159,6 +159,22 @@ export class WatchableStore implements StreamHost {
     }
   }
 
+  /**
+   * The store's backend was replaced by a snapshot from the leader (its revision jumped ahead): every
+   * synced watcher whose next revision is now in the past catches up from history like an unsynced one,
+   * so that it sees the changes the snapshot carried (or is cancelled as compacted, as etcd does).
+   */
+  restore(): void {
+    const cur = this.kv.currentRevision;
+    for (const w of [...this.synced]) {
+      if (w.minRev > cur) continue;
+      this.synced.delete(w);
+      w.state = 'unsynced';
+      this.unsynced.add(w);
+    }
+    this.wake();
+  }
+
   // ---- StreamHost ---------------------------------------------------------------------------------------------
 
   register(w: Watcher, startRevision: number): void {

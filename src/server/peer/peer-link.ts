@@ -164,6 +164,14 @@ export class PeerLink {
     this.draining.clear();
   }
 
+  /** The peer is known to be up: a stream waiting out its backoff dials now. */
+  wake(): void {
+    if (this.stopped || this.retryTimer === undefined) return;
+    this.clearRetry();
+    this.attempt = 0;
+    this.connect();
+  }
+
   private connect(): void {
     this.retryTimer = undefined;
     if (this.stopped) return;

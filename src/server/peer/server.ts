@@ -82,6 +82,8 @@ export interface PeerServerOptions {
   receiveDir: string;
   handler: PeerHandler;
   logger: Logger;
+  /** A peer opened a Raft stream to us: it is up, so our stream to it need not wait out its backoff. */
+  peerSeen?: (from: bigint) => void;
 }
 
 /** An accepted Raft stream, so that it can be ended when its sender is removed. */
@@ -242,6 +244,7 @@ export class PeerServer {
     const from = a.from;
     // Headers now: the sender counts the stream as up from this moment.
     call.sendMetadata(new Metadata());
+    this.o.peerSeen?.(from);
     let ended = false;
     const stream: IncomingStream = {
       from,

@@ -69,14 +69,19 @@ export class PeerTransport {
 
   /** Serving on every listen URL when resolved. */
   static async listen(opts: PeerTransportOptions): Promise<PeerTransport> {
+    let transport: PeerTransport | undefined;
     const server = await PeerServer.listen(opts.listenUrls, {
       memberId: opts.memberId,
       clusterId: opts.clusterId,
       receiveDir: opts.receiveDir,
       handler: opts.handler,
       logger: opts.logger,
+      // A restarted peer dials us first: dial it back now rather than after our backoff (up to 5 s),
+      // during which it would hear nothing from us (a leader's heartbeats included).
+      peerSeen: (from) => transport?.links.get(from)?.wake(),
     });
-    return new PeerTransport(opts, server);
+    transport = new PeerTransport(opts, server);
+    return transport;
   }
 
   /** host:port actually bound, per listen URL. */
