@@ -69,7 +69,7 @@ export class PeerTransport {
 
   /** Serving on every listen URL when resolved. */
   static async listen(opts: PeerTransportOptions): Promise<PeerTransport> {
-    let transport: PeerTransport | undefined;
+    const self: { transport?: PeerTransport } = {};
     const server = await PeerServer.listen(opts.listenUrls, {
       memberId: opts.memberId,
       clusterId: opts.clusterId,
@@ -78,10 +78,10 @@ export class PeerTransport {
       logger: opts.logger,
       // A restarted peer dials us first: dial it back now rather than after our backoff (up to 5 s),
       // during which it would hear nothing from us (a leader's heartbeats included).
-      peerSeen: (from) => transport?.links.get(from)?.wake(),
+      peerSeen: (from) => self.transport?.links.get(from)?.wake(),
     });
-    transport = new PeerTransport(opts, server);
-    return transport;
+    self.transport = new PeerTransport(opts, server);
+    return self.transport;
   }
 
   /** host:port actually bound, per listen URL. */
