@@ -112,6 +112,14 @@ describe('fault proxy', { timeout: 30_000 }, () => {
     await until(() => proxy.stats().active === 0, 2000, 'the link to close');
   });
 
+  test('a client that sends and half-closes at once still gets its answer', async () => {
+    const { open } = await setup({ identify: httpHeaderSource('X-Server-From') });
+    const c = await open(A);
+    c.socket.end('GET / HTTP/1.1\r\nX-Server-From: 1\r\n\r\n');
+    assert.equal(await within(c.ended, 2000), 'end');
+    assert.match(c.received(), /^GET \/ HTTP/);
+  });
+
   test("block(source, 'drop') blackholes that source's connections, old and new; unblock resets them", async () => {
     const { proxy, open, target } = await setup();
     const a = await open(A);

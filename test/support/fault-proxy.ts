@@ -161,6 +161,8 @@ type Link = {
   cutAt: { bytes: number; mode: FaultMode } | undefined;
   /** Delivery time of the last delayed chunk per direction, so that delayed chunks keep their order. */
   lastDelivery: Record<Direction, number>;
+  /** The client has sent its FIN (it may still read). */
+  clientEnded: boolean;
   /** A side paused until the other drains (backpressure), per direction. */
   waitingDrain: Record<Direction, boolean>;
   timers: Set<NodeJS.Timeout>;
@@ -367,7 +369,9 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       const head = link.head;
       link.head = [];
       for (const chunk of head) forward(link, 'up', chunk);
-      if (link.state === 'open') link.client.resume();
+      if (link.state !== 'open') return;
+      if (link.clientEnded) endAfterDelivery(link, 'up');
+      else link.client.resume();
     });
   }
 
@@ -393,6 +397,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       cutAt: undefined,
       lastDelivery: { up: 0, down: 0 },
       waitingDrain: { up: false, down: false },
+      clientEnded: false,
       timers: new Set(),
     };
     links.add(link);
@@ -409,8 +414,10 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       }
     });
     client.on('end', () => {
+      link.clientEnded = true;
       if (link.state === 'identifying') admit(link, link.source);
       else if (link.state === 'open') endAfterDelivery(link, 'up');
+      // 'connecting': passed on once the target is connected.
     });
     client.on('close', () => {
       if (link.state === 'closed') return;
