@@ -8,6 +8,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { startCluster, waitFor } from '../support/cluster.js';
+import { HistoryRecorder, runKvOp } from '../support/history.js';
+import { checkLinearizable } from '../support/linearizability.js';
 
 const alive = (pid: number): boolean => {
   try {
@@ -68,5 +70,31 @@ describe('cluster harness', { timeout: 60_000 }, () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  test('negative control: stale serializable reads from a partitioned member are caught by the checker', async (t) => {
+    const cluster = await startCluster({ kind: 'etcd', proxied: true });
+    t.after(() => cluster.stop());
+    const leader = await cluster.leader();
+    const isolated = cluster.members.find((m) => m !== leader)!;
+    const writer = cluster.client({ endpoints: [leader.endpoint] });
+    const reader = cluster.client({ endpoints: [isolated.endpoint] });
+    const recorder = new HistoryRecorder();
+    await recorder.record(1, { op: 'put', key: 'x', value: 'before' }, () => runKvOp(writer, { op: 'put', key: 'x', value: 'before' }));
+    await cluster.waitConverged();
+    cluster.partition(isolated);
+    for (let i = 0; i < 10; i++) {
+      const put = { op: 'put', key: 'x', value: `during-${i}` } as const;
+      await recorder.record(1, put, () => runKvOp(writer, put));
+      await recorder.record(2, { op: 'get', key: 'x' }, () => runKvOp(reader, { op: 'get', key: 'x' }, { serializable: true }));
+    }
+    cluster.heal();
+    assert.equal(recorder.counts.ok, 21, JSON.stringify(recorder.errors));
+    const result = checkLinearizable(recorder.ops);
+    assert.equal(result.verdict, 'not-linearizable');
+    assert.ok(result.verdict === 'not-linearizable');
+    assert.equal(result.culprit.client, 2);
+    assert.match(result.explanation, /get\(x\) -> "before"/);
+    t.diagnostic(result.explanation.split('\n').slice(0, 6).join(' | '));
   });
 });

@@ -26,14 +26,19 @@ import { SeededRng } from '../../src/base/rng.js';
 import { type CallOptions, ClientError, EtcdClient, compare, op, txnRequest } from '../../src/client/index.js';
 import type { KvInput, KvOutput, Operation } from './linearizability.js';
 
-/** Runs one model op through our client and returns what the server said, in the checker's terms. */
-export async function runKvOp(client: EtcdClient, input: KvInput, call?: CallOptions): Promise<KvOutput> {
+/**
+ * Runs one model op through our client and returns what the server said, in the checker's terms. Reads are
+ * linearizable unless `serializable` (served from the member's own state: may be stale, which the checker should
+ * then catch).
+ */
+export async function runKvOp(client: EtcdClient, input: KvInput, opts: { serializable?: boolean; call?: CallOptions } = {}): Promise<KvOutput> {
+  const call = opts.call;
   switch (input.op) {
     case 'put':
       await client.put(input.key, input.value, {}, call);
       return { op: 'put' };
     case 'get': {
-      const res = await client.range(input.key, {}, call);
+      const res = await client.range(input.key, { serializable: opts.serializable ?? false }, call);
       const kv = res.kvs[0];
       return { op: 'get', value: kv === undefined ? null : kv.value.toString('utf8') };
     }
@@ -107,6 +112,8 @@ export type WorkloadOptions = {
   signal?: AbortSignal;
   /** Prefix of the values (default ''), to tell runs apart. */
   valuePrefix?: string;
+  /** Serializable reads (default false): only for showing that the checker catches stale reads. */
+  serializableReads?: boolean;
 };
 
 export type WorkloadResult = {
@@ -155,7 +162,7 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult
         else if ((pick -= mix.delete) < 0) input = { op: 'delete', key };
         else input = { op: 'cas', key, expected: lastSeen.get(key) ?? null, value };
         const c = client;
-        const result = await recorder.record(id, input, () => runKvOp(c, input));
+        const result = await recorder.record(id, input, () => runKvOp(c, input, { serializable: opts.serializableReads }));
         if (result.outcome === 'ok' && result.output !== undefined) {
           const out = result.output;
           if (out.op === 'get') lastSeen.set(key, out.value);
