@@ -49,6 +49,16 @@ describe('cluster harness', { timeout: 60_000 }, () => {
     for (const m of cluster.members) assert.equal(m.proxy?.stats().active, 0);
   });
 
+  test('a member that cannot start fails startCluster at once, with its log', async () => {
+    const started = Date.now();
+    await assert.rejects(startCluster({ kind: 'etcd', extraArgs: ['--no-such-flag'] }), (err: Error) => {
+      assert.match(err.message, /m1 is not running/);
+      assert.match(err.message, /no-such-flag/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  });
+
   test('a test process killed with SIGTERM takes its members and data directories with it', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(fileURLToPath(new URL('.', import.meta.url)), 'cluster-exit-child.ts')], {
       stdio: ['ignore', 'pipe', 'pipe'],

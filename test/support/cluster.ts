@@ -195,25 +195,18 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /**
  * Polls `check` every `intervalMs` until it returns a value other than undefined/false, and returns that value;
- * throws after `timeoutMs` naming `what` and the last error `check` threw.
+ * throws after `timeoutMs` naming `what`. An error thrown by `check` ends the wait at once (a check that should
+ * retry on errors catches them itself).
  */
 export async function waitFor<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
   opts: { timeoutMs: number; intervalMs?: number; what: string },
 ): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
-  let lastError: unknown;
   for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}`);
-    }
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}`);
     await sleep(opts.intervalMs ?? 50);
   }
 }
@@ -572,7 +565,13 @@ class ClusterImpl implements Cluster {
         last = `revisions ${members.map((m, i) => `${m.name}=${revisions[i] ?? '?'}`).join(' ')}`;
         const revision = revisions[0];
         if (revision === undefined || revisions.some((r) => r !== revision)) return undefined;
-        const hashes = await Promise.all(members.map((m) => this.hashKV(m, revision)));
+        let hashes: HashKVResponse[];
+        try {
+          hashes = await Promise.all(members.map((m) => this.hashKV(m, revision)));
+        } catch (err) {
+          last += `, HashKV failed: ${err instanceof Error ? err.message : String(err)}`;
+          return undefined;
+        }
         last += `, hashes at ${revision}: ${members.map((m, i) => `${m.name}=${hashes[i]?.hash}`).join(' ')}`;
         const hash = hashes[0]?.hash;
         if (hash === undefined || hashes.some((h) => h.hash !== hash)) return undefined;
