@@ -1134,6 +1134,11 @@ export class EtcdServer {
 
   onStopped: (() => void) | undefined;
 
+  /** Whether this member is a learner now (checked on every RPC: a map lookup). */
+  get isLearner(): boolean {
+    return this.membership.get(this.memberId)?.isLearner ?? false;
+  }
+
   get isLeader(): boolean {
     return this.leader === this.memberId && this.rawNode.basicStatus().softState.raftState === StateType.Leader;
   }
