@@ -14,7 +14,7 @@
  * Proposals made while a Ready is being persisted are batched by raft into the next one, which is what
  * makes one fsync serve many clients.
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Logger } from '../../base/logger.js';
@@ -262,8 +262,8 @@ export class EtcdServer {
   /** Backend copies left by a crash while sending or receiving a snapshot. */
   private static removeStaleFiles(snapDir: string, logger: Logger): void {
     for (const name of readdirSync(snapDir)) {
-      if (name.endsWith(RECEIVED_DB_SUFFIX) || name.startsWith('send-') || name.endsWith('.tmp')) {
-        if (name === 'db') continue;
+      // A received backend (`%016x.snap.db`) is kept: restart may need it (see restart).
+      if (name.startsWith('send-') && name.endsWith('.tmp')) {
         logger.info(`removing ${join(snapDir, name)} left by an interrupted snapshot transfer`);
         rmSync(join(snapDir, name), { force: true });
       }
@@ -280,8 +280,20 @@ export class EtcdServer {
     try {
       const { metadata, hardState, entries } = await wal.readAll();
       const { nodeId, clusterId } = decodeWalMetadata(metadata);
-      const ci = backend.consistentIndex();
+      let ci = backend.consistentIndex();
       const snapIndex = snap?.metadata.index ?? 0;
+      const received = join(snapDir, `${snapIndex.toString(16).padStart(16, '0')}${RECEIVED_DB_SUFFIX}`);
+      if (snap && ci.index < snapIndex && existsSync(received)) {
+        // The member crashed after persisting a snapshot from the leader but before its backend file
+        // replaced member/snap/db (etcd's "recovering from snapshot db file"): finish the install now.
+        logger.info(`backend at applied index ${ci.index} is behind the snapshot at ${snapIndex}: installing ${received}`);
+        await kv.pauseCompactions();
+        await backend.replaceWith(received);
+        await kv.reload();
+        membership.reload();
+        ci = backend.consistentIndex();
+      }
+      removeReceivedDbsUpTo(snapDir, ci.index);
       if (snap && ci.index < snapIndex) {
         throw new DataDirError(
           `${join(snapDir, 'db')} is older (applied index ${ci.index}) than the snapshot at ${snapIndex}: the backend file was replaced or lost`,
@@ -1158,6 +1170,15 @@ interface StartParts {
   snapshotter: Snapshotter;
   storage: MemoryStorage;
   raftConfig: (id: bigint, applied: number) => ConstructorParameters<typeof RawNode>[0];
+}
+
+/** Deletes received backend files a restart no longer needs (their snapshot is at or before `index`). */
+function removeReceivedDbsUpTo(snapDir: string, index: number): void {
+  for (const name of readdirSync(snapDir)) {
+    if (!name.endsWith(RECEIVED_DB_SUFFIX)) continue;
+    const at = Number.parseInt(name.slice(0, -RECEIVED_DB_SUFFIX.length), 16);
+    if (Number.isSafeInteger(at) && at <= index) rmSync(join(snapDir, name), { force: true });
+  }
 }
 
 /** etcd refuses to start when --initial-advertise-peer-urls disagree with this member's --initial-cluster entry. */
