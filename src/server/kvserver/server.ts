@@ -14,7 +14,7 @@
  * Proposals made while a Ready is being persisted are batched by raft into the next one, which is what
  * makes one fsync serve many clients.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Logger } from '../../base/logger.js';
@@ -35,22 +35,31 @@ import {
   type Message,
   MessageType,
   None,
-  RawNode,
+  type RawNode,
   type Snapshot,
   StateType,
   decodeConfChange,
-  emptyConfState,
   isEmptySnap,
 } from '../raft/index.js';
 import type { DeliveryReports, PeerHandler, SnapshotPayload } from '../peer/types.js';
 import { Backend } from '../mvcc/backend.js';
 import { KvStore } from '../mvcc/kvstore.js';
 import { Snapshotter } from '../snap/index.js';
-import { Wal, decodeWalMetadata, encodeWalMetadata } from '../wal/index.js';
+import { Wal } from '../wal/index.js';
 import { type ServerConfig, urlString } from './config.js';
 import { DataDirError, ServerStoppedError } from './errors.js';
-import { clusterIdFor, idHex, memberIdFor } from './ids.js';
+import { idHex, memberIdFor } from './ids.js';
+import {
+  type Boot,
+  type BootParts,
+  RECEIVED_DB_SUFFIX,
+  bootstrapNewMember,
+  joinExistingCluster,
+  restartMember,
+  writeConfState,
+} from './bootstrap.js';
 import { type Member, Membership, encodeMemberContext } from './membership.js';
+import { type ClusterInfo, PeerMethod } from './peer-methods.js';
 import { checkAdd, checkPromote, checkRemove } from './member-checks.js';
 import { Metrics } from './metrics.js';
 import { type ApplyResult, Applier } from './apply.js';
@@ -98,26 +107,6 @@ export interface PeerWiring {
   callUrl(url: string, method: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
 }
 
-/** The methods members call on each other besides raft (PeerHandler.call). */
-export const PeerMethod = {
-  /** The member list and cluster id, for a member joining with --initial-cluster-state=existing. */
-  members: 'cluster.members',
-  leaseRenew: 'lease.renew',
-  leaseTimeToLive: 'lease.timeToLive',
-  memberPromote: 'member.promote',
-  /** Removing the leader: the leader itself does it, handing over leadership first. */
-  memberRemove: 'member.remove',
-} as const;
-
-/** What `cluster.members` answers. */
-interface ClusterInfo {
-  clusterId: string;
-  members: Array<{ id: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }>;
-}
-
-/** A received backend file waiting for raft to hand its snapshot to the loop. */
-const RECEIVED_DB_SUFFIX = '.snap.db';
-
 export class EtcdServer {
   readonly metrics: Metrics;
   private readonly waiters = new Map<bigint, Waiter>();
@@ -146,29 +135,46 @@ export class EtcdServer {
   private readonly receivedDbs = new Map<number, string>();
   private sentSnapshots = 0;
   /** The backend already holds the effects of entries up to here (set on restart and snapshot install). */
-  private skipDataUpTo = 0;
+  private skipDataUpTo: number;
+
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  private readonly rawNode: RawNode;
+  private readonly wal: Wal;
+  private readonly storage: MemoryStorage;
+  private readonly snapshotter: Snapshotter;
+  private readonly snapDir: string;
+  readonly backend: Backend;
+  readonly kv: KvStore;
+  readonly membership: Membership;
+  private readonly applier: Applier;
+  /** Peers known before any conf change applies. */
+  private readonly initialPeers: Boot['initialPeers'];
 
   private constructor(
     readonly config: ServerConfig,
-    readonly memberId: bigint,
-    readonly clusterId: bigint,
     private readonly logger: Logger,
-    private readonly rawNode: RawNode,
-    private readonly storage: MemoryStorage,
-    private readonly wal: Wal,
-    private readonly snapshotter: Snapshotter,
-    private readonly snapDir: string,
-    readonly backend: Backend,
-    readonly kv: KvStore,
-    readonly membership: Membership,
-    private readonly applier: Applier,
-    appliedIndex: number,
-    snapshotIndex: number,
-    confState: ConfState,
+    boot: Boot,
+    parts: BootParts,
   ) {
-    this.appliedIndex = appliedIndex;
-    this.snapshotIndex = snapshotIndex;
-    this.confState = confState;
+    this.memberId = boot.memberId;
+    this.clusterId = boot.clusterId;
+    this.rawNode = boot.rawNode;
+    this.wal = boot.wal;
+    this.appliedIndex = boot.applied;
+    this.snapshotIndex = boot.snapshotIndex;
+    this.confState = boot.confState;
+    this.skipDataUpTo = boot.skipDataUpTo;
+    this.initialPeers = boot.initialPeers;
+    this.storage = parts.storage;
+    this.snapshotter = parts.snapshotter;
+    this.snapDir = parts.snapDir;
+    this.backend = parts.backend;
+    this.kv = parts.kv;
+    this.membership = parts.membership;
+    const applier = new Applier(parts.kv, parts.membership, logger);
+    this.applier = applier;
+    const { memberId, backend, kv } = this;
     // Request ids: the member's low 16 bits, then milliseconds, then a counter (etcd's idutil layout),
     // so ids from different members and different runs do not collide.
     this.nextRequestId = ((memberId & 0xffffn) << 48n) | ((BigInt(Date.now()) & 0xffffffffffn) << 8n);
@@ -239,16 +245,14 @@ export class EtcdServer {
         rng,
         logger,
       });
-      const parts = { walDir, snapDir, backend, kv, membership, snapshotter, storage, raftConfig };
+      const parts: BootParts = { walDir, snapDir, backend, kv, membership, snapshotter, storage, raftConfig };
 
-      if (!Wal.exists(walDir)) {
-        server =
-          config.initialClusterState === 'new'
-            ? await EtcdServer.bootstrapNew(config, logger, parts)
-            : await EtcdServer.joinExisting(config, logger, wiring, parts);
-      } else {
-        server = await EtcdServer.restart(config, logger, parts);
-      }
+      const boot = !Wal.exists(walDir)
+        ? config.initialClusterState === 'new'
+          ? await bootstrapNewMember(config, logger, parts)
+          : await joinExistingCluster(config, logger, wiring.callUrl, parts)
+        : await restartMember(config, logger, parts);
+      server = new EtcdServer(config, logger, boot, parts);
       await server.startPeers(wiring);
       server.startLoop();
       return server;
@@ -269,146 +273,6 @@ export class EtcdServer {
       }
     }
   }
-
-  private static async restart(config: ServerConfig, logger: Logger, p: StartParts): Promise<EtcdServer> {
-    const { walDir, snapDir, backend, kv, membership, snapshotter, storage } = p;
-    // The newest snapshot that the WAL knows, then the WAL after it.
-    const walSnaps = await Wal.listSnapshots(walDir);
-    const snap = await snapshotter.loadNewestAvailable(walSnaps);
-    const at = snap ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0, term: 0 };
-    const wal = await Wal.open(walDir, at, { logger });
-    try {
-      const { metadata, hardState, entries } = await wal.readAll();
-      const { nodeId, clusterId } = decodeWalMetadata(metadata);
-      let ci = backend.consistentIndex();
-      const snapIndex = snap?.metadata.index ?? 0;
-      const received = join(snapDir, `${snapIndex.toString(16).padStart(16, '0')}${RECEIVED_DB_SUFFIX}`);
-      if (snap && ci.index < snapIndex && existsSync(received)) {
-        // The member crashed after persisting a snapshot from the leader but before its backend file
-        // replaced member/snap/db (etcd's "recovering from snapshot db file"): finish the install now.
-        logger.info(`backend at applied index ${ci.index} is behind the snapshot at ${snapIndex}: installing ${received}`);
-        await kv.pauseCompactions();
-        await backend.replaceWith(received);
-        await kv.reload();
-        membership.reload();
-        ci = backend.consistentIndex();
-      }
-      removeReceivedDbsUpTo(snapDir, ci.index);
-      if (snap && ci.index < snapIndex) {
-        throw new DataDirError(
-          `${join(snapDir, 'db')} is older (applied index ${ci.index}) than the snapshot at ${snapIndex}: the backend file was replaced or lost`,
-        );
-      }
-      // Raft restarts from the backend's applied index when the backend knows the configuration there
-      // (it records it with every conf change): entries up to that index are not replayed at all, so
-      // a conf change is never validated twice against a membership that already has it. Otherwise
-      // (no conf change applied yet) from the snapshot, skipping data entries the backend holds.
-      const backendConf = readConfState(backend);
-      let applied = snapIndex;
-      let confState = snap?.metadata.confState ?? emptyConfState;
-      if (backendConf !== undefined && ci.index > snapIndex) {
-        storage.applySnapshot({ data: new Uint8Array(0), metadata: { index: ci.index, term: ci.term, confState: backendConf } });
-        storage.setHardState(hardState);
-        storage.append(entries.filter((e) => e.index > ci.index));
-        applied = ci.index;
-        confState = backendConf;
-      } else {
-        if (snap) storage.applySnapshot(snap);
-        storage.setHardState(hardState);
-        storage.append(entries);
-      }
-      const rawNode = new RawNode(p.raftConfig(nodeId, applied));
-      const applier = new Applier(kv, membership, logger);
-      const server = new EtcdServer(
-        config, nodeId, clusterId, logger, rawNode, storage, wal, snapshotter, snapDir, backend, kv, membership, applier,
-        applied, snapIndex, confState,
-      );
-      server.skipDataUpTo = ci.index;
-      logger.info(
-        `restarted member ${idHex(nodeId)} in cluster ${idHex(clusterId)} at commit index ${hardState.commit} (backend applied ${ci.index}, snapshot ${snapIndex})`,
-      );
-      return server;
-    } catch (err) {
-      await wal.close();
-      throw err;
-    }
-  }
-
-  private static async bootstrapNew(config: ServerConfig, logger: Logger, p: StartParts): Promise<EtcdServer> {
-    const peers = [...config.initialCluster.entries()].map(([name, urls]) => ({
-      name,
-      peerUrls: urls.map(urlString),
-      id: memberIdFor(urls.map(urlString), config.initialClusterToken),
-    }));
-    const self = peers.find((m) => m.name === config.name);
-    if (self === undefined) throw new DataDirError(`--initial-cluster has no member named ${config.name}`);
-    checkAdvertisedUrls(config, self.peerUrls);
-    const clusterId = clusterIdFor(peers.map((m) => m.id));
-    const wal = await Wal.create(p.walDir, encodeWalMetadata({ nodeId: self.id, clusterId }), { logger });
-    const rawNode = new RawNode(p.raftConfig(self.id, 0));
-    rawNode.bootstrap(peers.map((m) => ({ id: m.id, context: encodeMemberContext({ id: m.id, peerUrls: m.peerUrls, isLearner: false }) })));
-    const applier = new Applier(p.kv, p.membership, logger);
-    const server = new EtcdServer(
-      config, self.id, clusterId, logger, rawNode, p.storage, wal, p.snapshotter, p.snapDir, p.backend, p.kv, p.membership, applier,
-      0, 0, emptyConfState,
-    );
-    // Until the bootstrap conf changes apply, the transport learns the peers from the flags.
-    server.bootstrapPeers = peers.filter((m) => m.id !== self.id).map((m) => ({ id: m.id, peerUrls: m.peerUrls }));
-    logger.info(`started new member ${idHex(self.id)} in new cluster ${idHex(clusterId)} of ${peers.length} member(s)`);
-    return server;
-  }
-
-  /**
-   * --initial-cluster-state=existing with an empty data dir: the member was added with MemberAdd; it asks
-   * the members named in --initial-cluster for the cluster (id and members), finds itself there by its
-   * advertised peer URLs, and starts with an empty log: the leader sends it the log or a snapshot.
-   */
-  private static async joinExisting(config: ServerConfig, logger: Logger, wiring: PeerWiring, p: StartParts): Promise<EtcdServer> {
-    const ownUrls = config.initialAdvertisePeerUrls.map(urlString);
-    const remoteUrls = [...config.initialCluster.entries()].filter(([name]) => name !== config.name).flatMap(([, urls]) => urls.map(urlString));
-    if (remoteUrls.length === 0) {
-      throw new DataDirError('--initial-cluster-state=existing: --initial-cluster names no other member to join through');
-    }
-    let info: ClusterInfo | undefined;
-    const failures: string[] = [];
-    for (const url of remoteUrls) {
-      try {
-        info = JSON.parse(Buffer.from(await wiring.callUrl(url, PeerMethod.members, new Uint8Array(0), 5000)).toString('utf8')) as ClusterInfo;
-        break;
-      } catch (err) {
-        failures.push(`${url}: ${(err as Error).message}`);
-      }
-    }
-    if (info === undefined) {
-      throw new DataDirError(`cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs (${failures.join('; ')})`);
-    }
-    const self = info.members.find((m) => m.peerURLs.length === ownUrls.length && [...m.peerURLs].sort().join(',') === [...ownUrls].sort().join(','));
-    if (self === undefined) {
-      throw new DataDirError(
-        `error validating peerURLs: member with --initial-advertise-peer-urls ${ownUrls.join(',')} is not in the cluster (members: ${info.members.map((m) => `${m.name || m.id}=${m.peerURLs.join(',')}`).join(', ')}); add it first with \`kvctl member add ${config.name} --peer-urls=${ownUrls.join(',')}\``,
-      );
-    }
-    if (self.name !== '') {
-      throw new DataDirError(`member ${self.name} (${self.id}) has already been started in this cluster: restart it with its data dir, or remove it and add it again`);
-    }
-    const memberId = BigInt(`0x${self.id}`);
-    const clusterId = BigInt(`0x${info.clusterId}`);
-    const wal = await Wal.create(p.walDir, encodeWalMetadata({ nodeId: memberId, clusterId }), { logger });
-    const rawNode = new RawNode(p.raftConfig(memberId, 0));
-    const applier = new Applier(p.kv, p.membership, logger);
-    const server = new EtcdServer(
-      config, memberId, clusterId, logger, rawNode, p.storage, wal, p.snapshotter, p.snapDir, p.backend, p.kv, p.membership, applier,
-      0, 0, emptyConfState,
-    );
-    server.bootstrapPeers = info.members
-      .filter((m) => m.id !== self.id)
-      .map((m) => ({ id: BigInt(`0x${m.id}`), peerUrls: m.peerURLs }));
-    logger.info(`joining existing cluster ${info.clusterId} as member ${self.id}`);
-    return server;
-  }
-
-  /** Peers known before any conf change applies (a new member knows them from its flags or the cluster). */
-  private bootstrapPeers: Array<{ id: bigint; peerUrls: readonly string[] }> = [];
 
   private async startPeers(wiring: PeerWiring): Promise<void> {
     const reports: DeliveryReports = {
@@ -431,7 +295,7 @@ export class EtcdServer {
       call: (method, payload, from) => this.answerPeer(method, payload, from),
     };
     this.peers = await wiring.listen({ memberId: this.memberId, clusterId: this.clusterId }, handler, reports);
-    for (const m of this.bootstrapPeers) this.peers.setPeer(m.id, m.peerUrls);
+    for (const m of this.initialPeers) this.peers.setPeer(m.id, m.peerUrls);
     this.syncPeers();
   }
 
@@ -1159,64 +1023,6 @@ export class EtcdServer {
   activeSince(id: bigint): number | undefined {
     return id === this.memberId ? Date.now() : this.peers?.activeSince(id);
   }
-}
-
-interface StartParts {
-  walDir: string;
-  snapDir: string;
-  backend: Backend;
-  kv: KvStore;
-  membership: Membership;
-  snapshotter: Snapshotter;
-  storage: MemoryStorage;
-  raftConfig: (id: bigint, applied: number) => ConstructorParameters<typeof RawNode>[0];
-}
-
-/** Deletes received backend files a restart no longer needs (their snapshot is at or before `index`). */
-function removeReceivedDbsUpTo(snapDir: string, index: number): void {
-  for (const name of readdirSync(snapDir)) {
-    if (!name.endsWith(RECEIVED_DB_SUFFIX)) continue;
-    const at = Number.parseInt(name.slice(0, -RECEIVED_DB_SUFFIX.length), 16);
-    if (Number.isSafeInteger(at) && at <= index) rmSync(join(snapDir, name), { force: true });
-  }
-}
-
-/** etcd refuses to start when --initial-advertise-peer-urls disagree with this member's --initial-cluster entry. */
-function checkAdvertisedUrls(config: ServerConfig, clusterUrls: readonly string[]): void {
-  const advertised = config.initialAdvertisePeerUrls.map(urlString).sort();
-  const listed = [...clusterUrls].sort();
-  if (advertised.join(',') !== listed.join(',')) {
-    throw new DataDirError(
-      `--initial-cluster has ${config.name}=${listed.join(',')} but missing from --initial-advertise-peer-urls=${advertised.join(',')} ("${advertised.join(',')}"(resolved from ${advertised.join(',')}) != "${listed.join(',')}"(resolved from ${listed.join(',')}))`,
-    );
-  }
-}
-
-/** The `meta` key under which the configuration at the applied index is kept (etcd 3.5's `confState`). */
-const META_CONF_STATE = Buffer.from('confState');
-
-function writeConfState(backend: Backend, cs: ConfState): void {
-  const json = {
-    voters: cs.voters.map(String),
-    learners: cs.learners.map(String),
-    voters_outgoing: cs.votersOutgoing.map(String),
-    learners_next: cs.learnersNext.map(String),
-    auto_leave: cs.autoLeave,
-  };
-  backend.buckets.meta.put(META_CONF_STATE, Buffer.from(JSON.stringify(json), 'utf8'));
-}
-
-function readConfState(backend: Backend): ConfState | undefined {
-  const raw = backend.buckets.meta.get(META_CONF_STATE);
-  if (raw === undefined) return undefined;
-  const j = JSON.parse(raw.toString('utf8')) as { voters: string[]; learners: string[]; voters_outgoing: string[]; learners_next: string[]; auto_leave: boolean };
-  return {
-    voters: j.voters.map(BigInt),
-    learners: j.learners.map(BigInt),
-    votersOutgoing: j.voters_outgoing.map(BigInt),
-    learnersNext: j.learners_next.map(BigInt),
-    autoLeave: j.auto_leave,
-  };
 }
 
 /** An error that came back over the peer transport: etcd's own error again when its message is one. */
