@@ -117,19 +117,19 @@ export function clusterService(api: V3Api, logger: Logger): ClusterServer {
     memberAdd: unary(logger, async (req, call) => {
       await requireAdmin(call, api);
       const { member, members } = await api.server.addMember(peerUrls(req.peerURLs), req.isLearner);
-      return { header: api.header(), member: memberProto(member), members: membersProto(members) };
+      return { header: api.clusterHeader(), member: memberProto(member), members: membersProto(members) };
     }),
     memberRemove: unary(logger, async (req, call) => {
       await requireAdmin(call, api);
-      return { header: api.header(), members: membersProto(await api.server.removeMember(req.ID)) };
+      return { header: api.clusterHeader(), members: membersProto(await api.server.removeMember(req.ID)) };
     }),
     memberUpdate: unary(logger, async (req, call) => {
       await requireAdmin(call, api);
-      return { header: api.header(), members: membersProto(await api.server.updateMember(req.ID, peerUrls(req.peerURLs))) };
+      return { header: api.clusterHeader(), members: membersProto(await api.server.updateMember(req.ID, peerUrls(req.peerURLs))) };
     }),
     memberPromote: unary(logger, async (req, call) => {
       await requireAdmin(call, api);
-      return { header: api.header(), members: membersProto(await api.server.promoteMember(req.ID)) };
+      return { header: api.clusterHeader(), members: membersProto(await api.server.promoteMember(req.ID)) };
     }),
   };
 }

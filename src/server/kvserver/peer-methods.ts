@@ -7,8 +7,8 @@ export const PeerMethod = {
   /** The member list and cluster id, for a member joining with --initial-cluster-state=existing. */
   members: 'cluster.members',
   memberPromote: 'member.promote',
-  /** Removing the leader: the leader itself does it, handing over leadership first. */
-  memberRemove: 'member.remove',
+  /** Before the leader is removed: it hands leadership to another voter and answers once that one leads. */
+  leaderHandOver: 'leader.handOver',
 } as const;
 
 /** What `cluster.members` answers. */

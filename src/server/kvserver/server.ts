@@ -355,9 +355,9 @@ export class EtcdServer {
         };
         return Buffer.from(JSON.stringify(info), 'utf8');
       }
-      case PeerMethod.memberRemove: {
+      case PeerMethod.leaderHandOver: {
         if (!this.isLeader) throw new EtcdApiError('notLeader');
-        await this.removeMember(Buffer.from(payload).readBigUInt64BE(0));
+        await this.handOverLeadership();
         return new Uint8Array(0);
       }
       case PeerMethod.memberPromote: {
@@ -510,21 +510,15 @@ export class EtcdServer {
   async removeMember(id: bigint): Promise<Member[]> {
     if (this.membership.isRemoved(id) || this.membership.get(id) === undefined) throw new EtcdApiError('memberNotFound');
     checkRemove(this.memberId, this.membership.list(), id, (m) => this.peers?.activeSince(m), Date.now());
-    if (id === this.leader && id !== this.memberId) {
-      // Only the leader can hand over its leadership: it removes itself.
-      await this.callLeader(PeerMethod.memberRemove, idBytes(id));
-      // Answer with the membership after the removal, once this member has applied it too.
+    // Removing the leader: it hands leadership to another voter first (only a leader can), so the
+    // cluster does not sit out an election timeout; the removal is then proposed as any other.
+    if (id === this.leader) {
+      if (id === this.memberId) await this.handOverLeadership();
+      else await this.callLeader(PeerMethod.leaderHandOver, new Uint8Array(0));
+      // This member may learn of the new leader a heartbeat later than the old one did.
       const deadline = performance.now() + this.requestTimeoutMs();
-      while (this.membership.get(id) !== undefined && !this.stopped && performance.now() < deadline) {
+      while ((this.leader === None || this.leader === id) && !this.stopped && performance.now() < deadline) {
         await new Promise((r) => setTimeout(r, this.config.heartbeatMs));
-      }
-      return this.membership.list();
-    }
-    if (id === this.memberId && this.isLeader) {
-      const transferee = this.bestTransferee();
-      if (transferee !== undefined) {
-        this.logger.info(`removing the leader (this member): transferring leadership to ${idHex(transferee)} first`);
-        await this.moveLeader(transferee);
       }
     }
     await this.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) });
@@ -577,6 +571,14 @@ export class EtcdServer {
     return this.waitFor(id, () => this.rawNode.proposeConfChange({ ...cc, id })).then((r) => {
       if (r.error) throw r.error;
     });
+  }
+
+  /** Moves leadership to the best other voter, if there is one (this member must lead). */
+  private async handOverLeadership(): Promise<void> {
+    const transferee = this.bestTransferee();
+    if (transferee === undefined) return;
+    this.logger.info(`handing leadership over to ${idHex(transferee)} before this member is removed`);
+    await this.moveLeader(transferee);
   }
 
   /** The voter (not this member) with the longest log, connected now: the best next leader. */
@@ -642,8 +644,11 @@ export class EtcdServer {
     if (this.pendingReads.length === 0) return;
     const waiters = this.pendingReads;
     this.pendingReads = [];
-    const ctx = Buffer.alloc(8);
-    ctx.writeBigUInt64BE(++this.readSeq);
+    // The leader keeps one pending ReadIndex per context: contexts must be unique across members, hence
+    // this member's id before the counter.
+    const ctx = Buffer.alloc(16);
+    ctx.writeBigUInt64BE(this.memberId, 0);
+    ctx.writeBigUInt64BE(++this.readSeq, 8);
     this.readsInFlight.set(ctx.toString('hex'), waiters);
     this.rawNode.readIndex(ctx);
   }

@@ -59,6 +59,11 @@ export class V3Api {
     return { clusterId: s.clusterId, memberId: s.memberId, revision: BigInt(revision), raftTerm: BigInt(s.term) };
   }
 
+  /** The Cluster service's header: etcd's cluster server fills cluster id, member id and term, no revision. */
+  clusterHeader(): ResponseHeader {
+    return { clusterId: this.server.clusterId, memberId: this.server.memberId, revision: 0n, raftTerm: BigInt(this.server.term) };
+  }
+
   private fill<T extends { header?: ResponseHeader | undefined }>(resp: T): T {
     const rev = resp.header?.revision ?? BigInt(this.server.kv.currentRevision);
     resp.header = this.header(rev);
@@ -131,7 +136,7 @@ export class V3Api {
   }
 
   memberList(): MemberListResponse {
-    return { header: this.header(), members: this.server.membership.toProto() };
+    return { header: this.clusterHeader(), members: this.server.membership.toProto() };
   }
 
   hashKV(revision: number): HashKVResponse {
