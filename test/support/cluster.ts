@@ -64,6 +64,13 @@ export type StartClusterOptions = {
   readyTimeoutMs?: number;
   /** Leave the data directories after stop() (to inspect them). */
   keepDataDirs?: boolean;
+  /**
+   * Runs once every member's host, ports, peer URL and data directory are chosen and before any process
+   * starts (again on each attempt, when ports had to be chosen anew): e.g. to replace the data directories
+   * with `kvctl snapshot restore` output for this cluster's members and token. A member whose data directory
+   * already holds a WAL restarts from it and ignores the --initial-cluster* flags, as etcd does.
+   */
+  beforeStart?: (cluster: Cluster) => Promise<void> | void;
 };
 
 export interface ClusterMember {
@@ -458,8 +465,9 @@ class ClusterImpl implements Cluster {
     return members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   }
 
-  /** Starts every member at once (they need each other for a quorum) and waits until they agree on a leader. */
+  /** Runs `beforeStart`, starts every member at once (they need each other for a quorum) and waits until they agree on a leader. */
   async boot(): Promise<void> {
+    await this.opts.beforeStart?.(this);
     const initial = this.initialCluster(this.members);
     for (const m of this.members) {
       m.args = this.argsFor(m, 'new', initial);
