@@ -21,10 +21,11 @@
 // is counted and reported, not timed; the ops/s of a phase is over its wall time, so an op that hangs until its
 // server-side timeout stretches the phase.
 //
-//   node --import tsx bench/cluster.ts [--quick] [--json] [--logs]
+//   npm run build && npm run bench -- --only=cluster [--quick] [--json] [--logs]
+//   (or: node --import tsx bench/cluster.ts [--quick] [--json] [--logs])
 //   --quick  2 s per point and one failover round instead of 5 s and three rounds
 //   --json   one JSON line on stdout instead of the table (progress goes to stderr)
-//   --logs   print every member's warning and error lines after each system
+//   --logs   print every member's warning and error lines at the end
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
