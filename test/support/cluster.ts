@@ -31,6 +31,7 @@
  * directories; it is idempotent and meant for `after()`. Every member process still running when the test
  * process exits (or gets SIGINT/SIGTERM/SIGHUP) is killed and its directory removed.
  */
+import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -168,34 +169,6 @@ function flavorOf(kind: ClusterKind): Flavor {
   return { command: process.execPath, prefixArgs: [join(root, 'bin/run.js'), 'node'], cwd: root, peerSource: 'address' };
 }
 
-// ---- cleanup on exit ----
-
-const liveProcesses = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-let exitHookInstalled = false;
-
-function killEverything(): void {
-  for (const child of liveProcesses) child.kill('SIGKILL');
-  liveProcesses.clear();
-  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-  liveDirs.clear();
-}
-
-/** Kills every member on exit and on SIGINT/SIGTERM/SIGHUP (then dies of the signal as it would have). */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', killEverything);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killEverything();
-      process.off(signal, onSignal);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
-}
-
 // ---- helpers ----
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -291,13 +264,12 @@ class Member implements ClusterMember {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    liveProcesses.add(child);
-    installExitHook();
+    reapProcess(child);
     child.stdout?.on('data', (d: Buffer) => this.append(d.toString('utf8')));
     child.stderr?.on('data', (d: Buffer) => this.append(d.toString('utf8')));
     child.once('error', (err) => this.append(`\n--- could not run ${this.flavor.command}: ${err.message} ---\n`));
     child.once('exit', (code, signal) => {
-      liveProcesses.delete(child);
+      releaseProcess(child);
       this.append(`\n--- ${this.name} exited (code ${code}, signal ${signal}) ---\n`);
     });
   }
@@ -426,8 +398,7 @@ class ClusterImpl implements Cluster {
     let peerPort = await freePort(host);
     while (peerPort === clientPort) peerPort = await freePort(host);
     const dataDir = mkdtempSync(join(tmpdir(), `kvctl-cluster-${name}-`));
-    if (!this.opts.keepDataDirs) liveDirs.add(dataDir);
-    installExitHook();
+    if (!this.opts.keepDataDirs) reapDir(dataDir);
     let proxy: FaultProxy | undefined;
     if (this.opts.proxied) {
       proxy = await startFaultProxy({
@@ -623,7 +594,7 @@ class ClusterImpl implements Cluster {
       if (!this.opts.keepDataDirs) {
         for (const m of this.members) {
           rmSync(m.dataDir, { recursive: true, force: true });
-          liveDirs.delete(m.dataDir);
+          releaseDir(m.dataDir);
         }
       }
     })();

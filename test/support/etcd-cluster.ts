@@ -18,6 +18,7 @@
  *   data directory removed.
  * Small and self-contained on purpose; test/support/cluster.ts (fault proxies) is the general one.
  */
+import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -56,31 +57,6 @@ export type EtcdCluster = {
   stop(): Promise<void>;
 };
 
-/** Running members, with their data directories. */
-const running = new Map<ChildProcess, string>();
-let exitHookInstalled = false;
-
-function killAll(): void {
-  for (const [child, dataDir] of running) {
-    child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-  running.clear();
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killAll();
-      process.off(signal, onSignal);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
-}
 
 /** A port the kernel considers free on `host` right now. */
 function freePort(host: string): Promise<number> {
@@ -150,8 +126,8 @@ function spawnMember(addr: MemberAddress, boot: { flags?: readonly string[]; env
     ...(boot.flags ?? []),
   ];
   const child = spawn(process.env.ETCD_BIN ?? 'etcd', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...boot.env } });
-  running.set(child, dataDir);
-  installExitHook();
+  reapProcess(child);
+  reapDir(dataDir);
   let log = '';
   const onData = (chunk: Buffer): void => {
     log = (log + chunk.toString('utf8')).slice(-16_384);
@@ -159,7 +135,7 @@ function spawnMember(addr: MemberAddress, boot: { flags?: readonly string[]; env
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   child.once('error', (err) => onData(Buffer.from(`could not run etcd: ${err.message}\n`)));
-  child.once('exit', () => running.delete(child));
+  child.once('exit', () => releaseProcess(child));
   const nameAt = boot.flags?.indexOf('--name') ?? -1;
   const name = boot.env?.ETCD_NAME ?? (nameAt >= 0 ? boot.flags?.[nameAt + 1] : undefined) ?? '';
   let stopped: Promise<void> | undefined;
@@ -173,9 +149,10 @@ function spawnMember(addr: MemberAddress, boot: { flags?: readonly string[]; env
       stopped ??= (async () => {
         child.kill('SIGKILL');
         await waitExit(child, 5000);
-        running.delete(child);
+        releaseProcess(child);
         started.delete(member);
         rmSync(dataDir, { recursive: true, force: true });
+        releaseDir(dataDir);
       })();
       return stopped;
     },

@@ -16,6 +16,7 @@
  * - Ports: the kernel picks free ones (bind to port 0, then release); if etcd loses the race for a port, the start
  *   is retried with new ports (up to 3 times).
  */
+import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -50,35 +51,6 @@ export type EtcdHandle = {
   stop(): Promise<void>;
 };
 
-/** Running etcd processes, with the data directory to remove when the process is killed on exit (if any). */
-const running = new Map<ChildProcess, string | undefined>();
-let exitHookInstalled = false;
-
-function killAll(): void {
-  for (const [child, dataDir] of running) {
-    child.kill('SIGKILL');
-    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
-  }
-  running.clear();
-}
-
-/**
- * Kills every etcd still running when this process ends: on a normal exit, and on SIGINT/SIGTERM/SIGHUP (the test
- * runner's way of stopping a file), after which the signal is raised again so that the process still dies of it.
- */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killAll();
-      process.off(signal, onSignal);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
-}
 
 /** A port the kernel considers free on `host` right now. */
 async function freePort(host: string): Promise<number> {
@@ -146,8 +118,8 @@ async function startOnce(opts: StartEtcdOptions, dataDir: string): Promise<EtcdH
     ...(opts.extraArgs ?? []),
   ];
   const child = spawn(process.env.ETCD_BIN ?? 'etcd', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  running.set(child, opts.keepDataDir ? undefined : dataDir);
-  installExitHook();
+  reapProcess(child);
+  if (!opts.keepDataDir) reapDir(dataDir);
 
   // Keep only the tail of the log; always drain the pipes so that etcd never blocks on a full one.
   let log = '';
@@ -161,7 +133,7 @@ async function startOnce(opts: StartEtcdOptions, dataDir: string): Promise<EtcdH
   child.once('error', (err) => {
     spawnError = err;
   });
-  child.once('exit', () => running.delete(child));
+  child.once('exit', () => releaseProcess(child));
 
   let stopped: Promise<void> | undefined;
   const stopProcess = async (): Promise<void> => {
@@ -172,7 +144,7 @@ async function startOnce(opts: StartEtcdOptions, dataDir: string): Promise<EtcdH
         await waitExit(child, 5000);
       }
     }
-    running.delete(child);
+    releaseProcess(child);
   };
   const handle: EtcdHandle = {
     name,
@@ -184,7 +156,10 @@ async function startOnce(opts: StartEtcdOptions, dataDir: string): Promise<EtcdH
     logTail,
     stop: () => {
       stopped ??= stopProcess().then(() => {
-        if (!opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+        if (!opts.keepDataDir) {
+          rmSync(dataDir, { recursive: true, force: true });
+          releaseDir(dataDir);
+        }
       });
       return stopped;
     },
@@ -215,7 +190,10 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle
       return await startOnce(opts, dataDir);
     } catch (err) {
       lastError = err;
-      if (!opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.keepDataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        releaseDir(dataDir);
+      }
       // Only a lost port race is worth another try.
       if (!(err instanceof Error && /address already in use/.test(err.message))) break;
     }
