@@ -473,8 +473,10 @@ export class EtcdClient {
           continue;
         }
         const mapped = fromServiceError(err, ep.raw);
-        const lostConnection = mapped.grpcCode === grpc.status.UNAVAILABLE && mapped.etcdError === undefined;
-        if (idempotent && lostConnection && i < candidates.length - 1) {
+        // A repeatable request that met UNAVAILABLE (a lost connection, or a member with no leader, a
+        // changed leader, a learner) goes to the next endpoint, as clientv3's retry interceptor does;
+        // a write is retried only when it never reached a server.
+        if (idempotent && mapped.grpcCode === grpc.status.UNAVAILABLE && i < candidates.length - 1) {
           failures.push({ endpoint: ep.raw, reason: err.details });
           continue;
         }
