@@ -1,7 +1,8 @@
 /**
  * Serves the client URLs: gRPC (HTTP/2) and etcd's HTTP endpoints (/health, /version, /metrics) on the
  * same port, as etcd does. Each accepted connection is sniffed: the HTTP/2 client preface goes to
- * grpc-js (through its connection injector), anything else to a plain HTTP/1 server.
+ * grpc-js (through its connection injector, behind the `:authority` fix of authority.ts), anything else
+ * to a plain HTTP/1 server.
  */
 import { createServer as createHttpServer } from 'node:http';
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
@@ -10,6 +11,7 @@ import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 
 import type { Logger } from '../../base/logger.js';
 import type { V3Api } from '../kvserver/v3.js';
+import { authorityFixedConnection } from './authority.js';
 import { httpHandler } from './http.js';
 import { registerServices } from './services.js';
 
@@ -43,9 +45,11 @@ export async function serveClients(
       socket.unshift(first);
       const n = Math.min(first.length, HTTP2_PREFACE.length);
       if (first.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n))) {
-        // Node's HTTP/2 session reads the unshifted bytes out of the socket's buffer itself and then takes
-        // over the handle: resuming the JS stream here would steal bytes from it.
-        injector.injectConnection(socket);
+        // The HTTP/2 session reads through the filter (a JS stream), which resumes the socket when the
+        // session starts reading; the unshifted bytes come first.
+        injector.injectConnection(
+          authorityFixedConnection(socket, (err) => opts.logger.warn(`closing client connection: ${err.message}`)),
+        );
       } else {
         http.emit('connection', socket);
         socket.resume();
