@@ -30,7 +30,7 @@ export function parsePeerUrl(url: string): PeerEndpoint {
     throw new PeerUnreachableError(`peer: invalid peer URL ${JSON.stringify(url)}`);
   }
   if (u.protocol !== 'http:') {
-    throw new PeerUnreachableError(`peer: ${url}: only http:// peer URLs are supported (peer TLS is not implemented)`);
+    throw new PeerUnreachableError(`peer: ${url}: https peer URLs need TLS between members, which kvctl does not support yet: use http:// peer URLs`);
   }
   const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '');
   return { url, host, port: u.port === '' ? 80 : Number(u.port), authority: u.host };

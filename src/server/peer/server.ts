@@ -144,7 +144,7 @@ export class PeerServer {
 
   private async bind(url: URL): Promise<void> {
     if (url.protocol !== 'http:') {
-      throw new Error(`listen ${url.href}: only http:// peer URLs are supported (peer TLS is not implemented)`);
+      throw new Error(`listen ${url.href}: https peer URLs need TLS between members, which kvctl does not support yet: use http:// peer URLs`);
     }
     const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
     const server = createNetServer({ noDelay: true }, (socket) => {
