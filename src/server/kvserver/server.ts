@@ -65,6 +65,9 @@ import { Metrics } from './metrics.js';
 import { type ApplyResult, Applier } from './apply.js';
 import type { Feature } from './feature.js';
 import { installFeatures } from './features.js';
+/** Ticks a late timer may catch up in one go (see startLoop). */
+const MAX_CATCH_UP_TICKS = 2;
+
 interface Waiter {
   resolve(result: ApplyResult): void;
   reject(err: Error): void;
@@ -306,11 +309,31 @@ export class EtcdServer {
     for (const m of this.membership.list()) if (m.id !== this.memberId) peers.setPeer(m.id, m.peerUrls);
   }
 
+  /**
+   * Ticks raft once per --heartbeat-interval of wall-clock time. Node's setInterval re-arms from when its
+   * callback ran, so on a busy event loop every late tick pushes all later ones back and an election
+   * timeout of 10-19 ticks stretches by 10-19 delays; counting ticks against the clock keeps timeouts at
+   * their configured length (a Go ticker keeps its phase the same way). A long stall is not replayed as a
+   * burst: at most MAX_CATCH_UP_TICKS per callback, then the schedule restarts from now.
+   */
   private startLoop(): void {
-    this.ticker = setInterval(() => {
-      this.rawNode.tick();
-      this.schedule();
-    }, this.config.heartbeatMs);
+    const interval = this.config.heartbeatMs;
+    let due = performance.now() + interval;
+    const onTimer = (): void => {
+      if (this.stopped) return;
+      const now = performance.now();
+      let ticks = 0;
+      // (A timer may fire a fraction of a millisecond before `due` by this clock: count that as due.)
+      while (now >= due - 1 && ticks < MAX_CATCH_UP_TICKS) {
+        this.rawNode.tick();
+        due += interval;
+        ticks++;
+      }
+      if (now >= due) due = now + interval;
+      if (ticks > 0) this.schedule();
+      this.ticker = setTimeout(onTimer, Math.max(1, due - performance.now()));
+    };
+    this.ticker = setTimeout(onTimer, interval);
     this.schedule();
   }
 
@@ -993,7 +1016,7 @@ export class EtcdServer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker) clearTimeout(this.ticker);
     const stopped = new ServerStoppedError();
     for (const w of this.waiters.values()) w.reject(stopped);
     this.waiters.clear();
