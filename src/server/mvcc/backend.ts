@@ -234,6 +234,7 @@ export class Backend {
   }
 
   private openEnv(): void {
+    this.cachedSize = undefined;
     const root = open<Buffer, Buffer>({
       path: this.path,
       noSubdir: true,
@@ -343,6 +344,8 @@ export class Backend {
     } finally {
       this.inBatchDepth = 0;
       this.rollbackHooks = [];
+      // A commit may have grown the file.
+      this.cachedSize = undefined;
     }
   }
 
@@ -376,10 +379,16 @@ export class Backend {
     if (term > 0) meta.put(META_TERM, u64(term, 'term'));
   }
 
-  /** The data file's size in bytes (etcd's dbSize). */
+  /**
+   * The data file's size in bytes (etcd's dbSize). The quota check asks for it on every write request: it
+   * is stat'ed once per committed batch (the file only changes when a batch commits or the file is swapped).
+   */
   sizeBytes(): number {
-    return statSync(this.path).size;
+    this.cachedSize ??= statSync(this.path).size;
+    return this.cachedSize;
   }
+
+  private cachedSize: number | undefined;
 
   /** Bytes of pages in use (etcd's dbSizeInUse): every b-tree page of every database plus the two meta pages. */
   sizeInUseBytes(): number {
