@@ -92,12 +92,13 @@ function connect(endpoints: readonly string[], perMember: number): KVClient[] {
   );
 }
 
-function putKey(c: KVClient, key: string, deadlineMs?: number): Promise<void> {
+/** No call may hang the bench: one that gets no answer in this long fails (and is counted as an error). */
+const CALL_DEADLINE_MS = 10_000;
+
+function putKey(c: KVClient, key: string, deadlineMs = CALL_DEADLINE_MS): Promise<void> {
   const req = PutRequest.fromPartial({ key: Buffer.from(key), value: VALUE });
   return new Promise((resolve, reject) => {
-    const done = (e: Error | null): void => (e ? reject(e) : resolve());
-    if (deadlineMs === undefined) c.put(req, done);
-    else c.put(req, new Metadata(), { deadline: Date.now() + deadlineMs }, done);
+    c.put(req, new Metadata(), { deadline: Date.now() + deadlineMs }, (e) => (e ? reject(e) : resolve()));
   });
 }
 
@@ -106,7 +107,9 @@ type Op = (c: KVClient, i: number) => Promise<void>;
 const put: Op = (c, i) => putKey(c, `key${(i * 7919) % KEYS}`);
 const linearizableGet: Op = (c, i) =>
   new Promise((resolve, reject) =>
-    c.range(RangeRequest.fromPartial({ key: Buffer.from(`key${(i * 7919) % KEYS}`) }), (e) => (e ? reject(e) : resolve())),
+    c.range(RangeRequest.fromPartial({ key: Buffer.from(`key${(i * 7919) % KEYS}`) }), new Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (e) =>
+      e ? reject(e) : resolve(),
+    ),
   );
 
 type LoadResult = {

@@ -6,7 +6,7 @@
 // list and every member's status, then keeps the cluster in the foreground until Ctrl-C. `--once` stops it
 // after the demo.
 import { spawn, spawnSync } from 'node:child_process';
-import { setTimeout } from 'node:timers';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,11 +41,19 @@ const procs = members.map((m) => {
   return p;
 });
 
+// SIGTERM each member, SIGKILL whatever has not exited 10 s later; never leave a member holding the ports.
 const stopAll = async () => {
   for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
-  return Promise.all(procs.map((p) => p.exited));
+  const killer = setTimeout(() => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  }, 10_000);
+  await Promise.all(procs.map((p) => p.exited));
+  clearTimeout(killer);
 };
-process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stopAll().then(() => process.exit(0)));
+process.on('exit', () => {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+});
 
 const deadline = Date.now() + 30_000;
 while (!procs.every((p) => p.log.includes('ready to serve client requests'))) {

@@ -18,6 +18,7 @@ import { ClusterApi } from '../../src/client/index.js';
 import { type Cluster, type ClusterKind, type ClusterMember, startCluster, waitFor } from '../support/cluster.js';
 import { type EtcdctlRun, etcdctl } from '../support/etcdctl.js';
 import { freePort } from '../support/kvnode.js';
+import { reapProcess, releaseProcess } from '../support/reaper.js';
 import { kvctl, root } from './kvctl.js';
 
 const kind: ClusterKind = process.env.KVCTL_ETCDCTL_SUITE_KIND === 'etcd' ? 'etcd' : 'kvctl';
@@ -251,7 +252,10 @@ describe(`the real etcdctl (and kvctl's CLI) against a 3-member ${kind} cluster`
   });
 
   it('endpoint hashkv --cluster: the same hash on every member after writes (etcdctl and kvctl)', async () => {
-    for (let i = 0; i < 20; i++) await ctl(cluster.members[i % 3] as ClusterMember, ['put', `h/${i}`, `x${i}`]);
+    for (let i = 0; i < 20; i++) {
+      const put = await ctl(cluster.members[i % 3] as ClusterMember, ['put', `h/${i}`, `x${i}`]);
+      assert.equal(put.stdout, 'OK\n', put.stderr);
+    }
     await cluster.waitConverged();
     const mine = await ours(['endpoint', 'hashkv', '--cluster', `--endpoints=${cluster.members[0]?.endpoint}`]);
     assert.equal(mine.code, 0, mine.stderr);
@@ -275,6 +279,8 @@ describe(`the real etcdctl (and kvctl's CLI) against a 3-member ${kind} cluster`
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     watchers.add(watch);
+    reapProcess(watch);
+    watch.once('exit', () => releaseProcess(watch));
     let out = '';
     let err = '';
     watch.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));

@@ -19,6 +19,7 @@ import { describe, test } from 'node:test';
 import { ClientError, LeaseApi, type Watch, type WatchEvent, type WatchResponse, WatchSession } from '../../src/client/index.js';
 import { type Cluster, type ClusterMember, startCluster, waitFor } from '../support/cluster.js';
 import { etcdctl } from '../support/etcdctl.js';
+import { reapProcess, releaseProcess } from '../support/reaper.js';
 import { kvctl } from './kvctl.js';
 
 const sleep = (t: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, t));
@@ -84,6 +85,8 @@ function etcdctlWatch(endpoint: string, args: readonly string[]): { out: () => s
     env: { ...process.env, ETCDCTL_API: '3' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  reapProcess(child);
+  child.once('exit', () => releaseProcess(child));
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +47,16 @@ describe('cluster harness', { timeout: 60_000 }, () => {
     await cluster.stop();
     for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
     for (const dir of dirs) assert.equal(existsSync(dir), false, `${dir} still there`);
-    for (const m of cluster.members) assert.equal(m.proxy?.stats().active, 0);
+    // The proxies are closed for real: their ports can be bound again.
+    for (const m of cluster.members) {
+      if (m.proxy === undefined) continue;
+      const probe = createServer();
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.listen(m.proxy?.port, m.proxy?.host, () => resolve());
+      });
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+    }
   });
 
   test('a member that cannot start fails startCluster at once, with its log', async () => {

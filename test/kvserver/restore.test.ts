@@ -402,6 +402,7 @@ describe('snapshot restore matches etcdctl 3.4\'s layout for the same flags', { 
       }
       assert.deepEqual(ourDir.walSnaps, etcdDir.walSnaps);
       assert.deepEqual(ourDir.snapFiles, etcdDir.snapFiles);
+      assert.ok(ourDir.snapMeta !== undefined && etcdDir.snapMeta !== undefined, 'both dirs hold a .snap');
       assert.deepEqual(ourDir.snapMeta?.index, etcdDir.snapMeta?.index);
       assert.deepEqual(ourDir.snapMeta?.term, etcdDir.snapMeta?.term);
       assert.deepEqual(ourDir.snapMeta?.confState, etcdDir.snapMeta?.confState);
