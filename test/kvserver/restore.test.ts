@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { noopLogger } from '../../src/base/logger.js';
 import { type ServerConfig, defaultConfig, parseInitialCluster, parseUrlList } from '../../src/server/kvserver/config.js';
+import { writeConfState } from '../../src/server/kvserver/bootstrap.js';
 import { clusterIdFor, memberIdFor } from '../../src/server/kvserver/ids.js';
 import { type RestoreOptions, RestoreError, restoreSnapshot } from '../../src/server/kvserver/restore.js';
 import { EtcdServer } from '../../src/server/kvserver/server.js';
@@ -48,6 +49,8 @@ async function makeSnapshotFile(dir: string): Promise<{ path: string; dbCopy: st
     backend.membersRemoved.put(b('1234'), b('removed'));
     backend.alarm.put(b('\x08\x01\x10\x01'), Buffer.alloc(0));
     backend.setConsistentIndex(777, 9);
+    // A node's db records its cluster's configuration with every conf change: the old cluster's voter.
+    writeConfState(backend, { voters: [0x8e9e05c52164694dn], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
   });
   const revision = kv.currentRevision;
   const keys = kv.keyCount();
@@ -206,6 +209,16 @@ describe('snapshot restore', { timeout: 120_000 }, () => {
       assert.equal(server.kv.currentRevision, snap.revision + 1);
     } finally {
       await server.stop();
+    }
+    // Restarted past the snapshot's index, raft resumes from the backend's configuration: the restored
+    // cluster's, not the one the snapshot's db came from.
+    const again = await startServer(nodeConfig('m1', report.dataDir, 'http://127.0.0.1:12380'));
+    try {
+      await again.readyNotify(10_000);
+      assert.ok(again.isLeader);
+      assert.equal(again.kv.currentRevision, snap.revision + 1);
+    } finally {
+      await again.stop();
     }
   });
 

@@ -42,9 +42,10 @@ import {
   decodeConfChange,
   encodeConfChange,
 } from '../raft/index.js';
-import { Snapshotter } from '../snap/index.js';
+import { Snapshotter, syncDir } from '../snap/index.js';
 import { Wal, encodeWalMetadata } from '../wal/index.js';
 import { clusterIdFor, idHex, memberIdFor } from './ids.js';
+import { writeConfState } from './bootstrap.js';
 import { Membership, encodeMemberContext } from './membership.js';
 import { SnapshotFileError } from './snapshot-status.js';
 
@@ -145,7 +146,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
     const entries = confChangeEntries(members);
     const index = entries.length;
     const confState: ConfState = { voters: members.map((m) => m.id), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
-    const db = await rewriteBackend(opts.snapshotPath, dbPath, entries, members, logger);
+    const db = await rewriteBackend(opts.snapshotPath, dbPath, entries, members, confState, logger);
     progress(
       `db: revision ${db.revision}, ${db.keys} keys kept; ${db.oldMembersRemoved} old member(s) and ${db.alarmsCleared} alarm(s) removed, ${members.length} new member(s) written`,
     );
@@ -389,6 +390,7 @@ async function rewriteBackend(
   dbPath: string,
   entries: readonly Entry[],
   members: readonly RestoredMember[],
+  confState: ConfState,
   logger: Logger,
 ): Promise<RewrittenDb> {
   assertLmdbFile(snapshotPath, dbPath);
@@ -419,6 +421,8 @@ async function rewriteBackend(
       for (const e of entries) membership.applyConfChange(decodeConfChange(e.data));
       for (const m of members) membership.setAttributes(m.id, m.name, []);
       backend.setConsistentIndex(last.index, last.term);
+      // The old cluster's configuration must not survive: a restart resumes raft from meta/confState.
+      writeConfState(backend, confState);
       return { oldMembersRemoved, alarmsCleared, snapshotData: membership.snapshotData() };
     });
     await backend.sync();
@@ -442,14 +446,6 @@ function clearBucket(bucket: Bucket): number {
 
 // ---- small helpers -----------------------------------------------------------------------------------------
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Go's %q for a plain string (close enough: JSON's escapes for the characters paths and names use). */
 function goQuote(s: string): string {
