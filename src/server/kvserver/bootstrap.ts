@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../base/logger.js';
 import { type ConfState, type MemoryStorage, RawNode, emptyConfState } from '../raft/index.js';
 import type { Backend } from '../mvcc/backend.js';
+import { receivedSnapshotName } from '../peer/snapshot.js';
 import type { KvStore } from '../mvcc/kvstore.js';
 import type { Snapshotter } from '../snap/index.js';
 import { Wal, decodeWalMetadata, encodeWalMetadata } from '../wal/index.js';
@@ -18,8 +19,8 @@ import { clusterIdFor, idHex, memberIdFor } from './ids.js';
 import { type Membership, encodeMemberContext } from './membership.js';
 import { type ClusterInfo, PeerMethod } from './peer-methods.js';
 
-/** A received backend file waiting for raft to hand its snapshot to the loop. */
-export const RECEIVED_DB_SUFFIX = '.snap.db';
+/** The suffix of the peer transport's received backend files (receivedSnapshotName). */
+const RECEIVED_DB_SUFFIX = '.snap.db';
 
 
 /** A unary call to a peer URL before this member knows its ids. */
@@ -53,7 +54,7 @@ export async function restartMember(config: ServerConfig, logger: Logger, p: Boo
     const { nodeId, clusterId } = decodeWalMetadata(metadata);
     let ci = backend.consistentIndex();
     const snapIndex = snap?.metadata.index ?? 0;
-    const received = join(snapDir, `${snapIndex.toString(16).padStart(16, '0')}${RECEIVED_DB_SUFFIX}`);
+    const received = join(snapDir, receivedSnapshotName(snapIndex));
     if (snap && ci.index < snapIndex && existsSync(received)) {
       // The member crashed after persisting a snapshot from the leader but before its backend file
       // replaced member/snap/db (etcd's "recovering from snapshot db file"): finish the install now.

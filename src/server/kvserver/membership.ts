@@ -53,6 +53,8 @@ function keyOf(id: bigint): Buffer {
 
 export class Membership {
   private readonly members = new Map<bigint, Member>();
+  /** Removed member ids (the peer transport asks on every incoming stream: no backend read). */
+  private readonly removed = new Set<bigint>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -65,6 +67,7 @@ export class Membership {
   /** Re-reads the members from the backend (after a snapshot from the leader replaced it). */
   reload(): void {
     this.members.clear();
+    this.removed.clear();
     this.load();
   }
 
@@ -79,6 +82,7 @@ export class Membership {
         clientUrls: s.clientURLs,
       });
     }
+    for (const [key] of this.removedBucket.entries()) this.removed.add(BigInt(`0x${key.toString('latin1')}`));
   }
 
   get(id: bigint): Member | undefined {
@@ -87,16 +91,12 @@ export class Membership {
 
   /** A member removed from the cluster: it may never come back under the same id. */
   isRemoved(id: bigint): boolean {
-    return this.removedBucket.get(keyOf(id)) !== undefined;
+    return this.removed.has(id);
   }
 
   /** Started members have published their name (etcd's IsStarted). */
   static isStarted(m: Member): boolean {
     return m.name !== '';
-  }
-
-  voters(): Member[] {
-    return this.list().filter((m) => !m.isLearner);
   }
 
   /**
@@ -169,6 +169,7 @@ export class Membership {
       case ConfChangeType.RemoveNode:
         if (this.members.delete(cc.nodeId)) this.bucket.delete(keyOf(cc.nodeId));
         this.removedBucket.put(keyOf(cc.nodeId), Buffer.from('removed'));
+        this.removed.add(cc.nodeId);
         this.logger.info(`membership: ${cc.nodeId.toString(16)} removed`);
         break;
     }

@@ -14,7 +14,7 @@
  * Proposals made while a Ready is being persisted are batched by raft into the next one, which is what
  * makes one fsync serve many clients.
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Logger } from '../../base/logger.js';
@@ -44,7 +44,7 @@ import {
 import type { DeliveryReports, PeerHandler, SnapshotPayload } from '../peer/types.js';
 import { Backend } from '../mvcc/backend.js';
 import { KvStore } from '../mvcc/kvstore.js';
-import { Snapshotter } from '../snap/index.js';
+import { Snapshotter, syncDir } from '../snap/index.js';
 import { Wal } from '../wal/index.js';
 import { type ServerConfig, urlString } from './config.js';
 import { DataDirError, ServerStoppedError } from './errors.js';
@@ -52,7 +52,6 @@ import { idHex, memberIdFor } from './ids.js';
 import {
   type Boot,
   type BootParts,
-  RECEIVED_DB_SUFFIX,
   bootstrapNewMember,
   joinExistingCluster,
   restartMember,
@@ -65,6 +64,9 @@ import { Metrics } from './metrics.js';
 import { type ApplyResult, Applier } from './apply.js';
 import type { Feature } from './feature.js';
 import { installFeatures } from './features.js';
+/** How long a removed member keeps its loop running before it stops (etcd stops 10 ticks later). */
+const REMOVED_STOP_DELAY_TICKS = 10;
+
 /** Ticks a late timer may catch up in one go (see startLoop). */
 const MAX_CATCH_UP_TICKS = 2;
 
@@ -351,15 +353,14 @@ export class EtcdServer {
     this.schedule();
   }
 
+  /** The transport wrote the file as snap/%016x.snap.db (fsynced); its directory entry is made durable here. */
   private async receiveSnapshot(m: Message, dbPath: string): Promise<void> {
     if (this.stopped) throw new ServerStoppedError();
     const index = m.snapshot?.metadata.index ?? 0;
-    const kept = join(this.snapDir, `${index.toString(16).padStart(16, '0')}${RECEIVED_DB_SUFFIX}`);
-    renameSync(dbPath, kept);
-    const previous = this.receivedDbs.get(index);
-    if (previous !== undefined && previous !== kept) rmSync(previous, { force: true });
-    this.receivedDbs.set(index, kept);
-    this.logger.info(`received a snapshot at index ${index} from ${idHex(m.from)} (${statSync(kept).size} bytes of backend)`);
+    // The WAL will record this snapshot: the file must survive a crash from then on.
+    await syncDir(this.snapDir);
+    this.receivedDbs.set(index, dbPath);
+    this.logger.info(`received a snapshot at index ${index} from ${idHex(m.from)} (${statSync(dbPath).size} bytes of backend)`);
     this.stepPeerMessage(m);
   }
 
@@ -380,8 +381,7 @@ export class EtcdServer {
       }
       case PeerMethod.leaderHandOver: {
         if (!this.isLeader) throw new EtcdApiError('notLeader');
-        await this.handOverLeadership();
-        return new Uint8Array(0);
+        return Uint8Array.of((await this.handOverLeadership()) ? 1 : 0);
       }
       case PeerMethod.memberPromote: {
         if (!this.isLeader) throw new EtcdApiError('notLeader');
@@ -536,11 +536,14 @@ export class EtcdServer {
     // Removing the leader: it hands leadership to another voter first (only a leader can), so the
     // cluster does not sit out an election timeout; the removal is then proposed as any other.
     if (id === this.leader) {
-      if (id === this.memberId) await this.handOverLeadership();
-      else await this.callLeader(PeerMethod.leaderHandOver, new Uint8Array(0));
-      // This member may learn of the new leader a heartbeat later than the old one did.
+      const handedOver =
+        id === this.memberId
+          ? await this.handOverLeadership()
+          : (await this.callLeader(PeerMethod.leaderHandOver, new Uint8Array(0)))[0] === 1;
+      // This member may learn of the new leader a heartbeat later than the old one did. (Without another
+      // voter to hand over to, the removal goes ahead under the current leader.)
       const deadline = performance.now() + this.requestTimeoutMs();
-      while ((this.leader === None || this.leader === id) && !this.stopped && performance.now() < deadline) {
+      while (handedOver && (this.leader === None || this.leader === id) && !this.stopped && performance.now() < deadline) {
         await new Promise((r) => setTimeout(r, this.config.heartbeatMs));
       }
     }
@@ -597,11 +600,12 @@ export class EtcdServer {
   }
 
   /** Moves leadership to the best other voter, if there is one (this member must lead). */
-  private async handOverLeadership(): Promise<void> {
+  private async handOverLeadership(): Promise<boolean> {
     const transferee = this.bestTransferee();
-    if (transferee === undefined) return;
+    if (transferee === undefined) return false;
     this.logger.info(`handing leadership over to ${idHex(transferee)} before this member is removed`);
     await this.moveLeader(transferee);
+    return true;
   }
 
   /** The voter (not this member) with the longest log, connected now: the best next leader. */
@@ -643,10 +647,15 @@ export class EtcdServer {
       return;
     }
     this.loopRunning = true;
-    setImmediate(() => {
-      void this.runLoop();
+    this.loopDone = new Promise<void>((resolve) => {
+      setImmediate(() => {
+        void this.runLoop().finally(resolve);
+      });
     });
   }
+
+  /** Settles when the running (or scheduled) loop pass has finished: stop() waits for it before closing files. */
+  private loopDone: Promise<void> = Promise.resolve();
 
   private async runLoop(): Promise<void> {
     try {
@@ -729,9 +738,10 @@ export class EtcdServer {
 
     this.rawNode.advance();
     if (removedSelf) {
+      // etcd's stopWithDelay: keep the loop running a few heartbeats so that a leader that removed itself
+      // still sends the commit of its RemoveNode (and hands over) before it goes.
       this.logger.warn('the member has been permanently removed from the cluster: stopping');
-      void this.stop();
-      return;
+      setTimeout(() => void this.stop(), REMOVED_STOP_DELAY_TICKS * this.config.heartbeatMs).unref();
     }
     // The only voter need not wait out an election timeout to lead (once its configuration is applied).
     if (!this.campaigned && this.leader === None && this.confState.voters.length === 1 && this.confState.voters[0] === this.memberId) {
@@ -753,6 +763,10 @@ export class EtcdServer {
   private async send(messages: readonly Message[]): Promise<void> {
     const peers = this.peers;
     if (peers === undefined) return;
+    if (!messages.some((m) => m.type === MessageType.MsgSnap)) {
+      peers.send(messages);
+      return;
+    }
     const plain: Message[] = [];
     for (const m of messages) {
       if (m.type !== MessageType.MsgSnap) {
@@ -1025,14 +1039,14 @@ export class EtcdServer {
     this.failReadsInFlight(stopped);
     for (const r of this.readsAwaitingApply) for (const w of r.waiters) w.reject(stopped);
     this.readsAwaitingApply = [];
-    // Let an in-flight Ready finish its WAL write before closing files under it.
-    for (let i = 0; i < 200 && this.loopRunning; i++) await new Promise((r) => setTimeout(r, 5));
+    // Let an in-flight Ready finish (a WAL write, a backend copy or swap) before closing files under it.
+    await this.loopDone;
     await this.peers?.close();
     for (const f of this.features) await f.close?.();
     await this.wal.close();
     await this.kv.close();
     await this.backend.close();
-    for (const path of this.receivedDbs.values()) rmSync(path, { force: true });
+    // Received backend files stay: a restart may need one to finish installing its snapshot.
     this.onStopped?.();
   }
 
@@ -1064,3 +1078,4 @@ function idBytes(id: bigint): Uint8Array {
   b.writeBigUInt64BE(id);
   return b;
 }
+

@@ -18,6 +18,7 @@ import { type Logger, noopLogger } from '../../base/logger.js';
 import { ProtoReader, ProtoWriter, decodeSnapshot, encodeSnapshot } from '../raft/codec.js';
 import type { Snapshot } from '../raft/raftpb.js';
 import { SnapCrcMismatchError, SnapDecodeError, SnapEmptyError } from './errors.js';
+import { syncDir } from './sync-dir.js';
 
 export interface SnapshotterOptions {
   readonly logger?: Logger;
@@ -82,14 +83,6 @@ export function decodeSnapFile(buf: Uint8Array): Snapshot {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.promises.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 export class Snapshotter {
   private readonly logger: Logger;
