@@ -46,7 +46,8 @@ and keeps its data in ./default.etcd, as etcd does.
 Data on disk follows etcd's layout: <data-dir>/member/wal/*.wal (write-ahead log, fsynced before any write \
 is acknowledged), <data-dir>/member/snap/*.snap and <data-dir>/member/snap/db (the MVCC store).
 
-This node runs a one-member cluster; multi-member clusters come with the peer transport.`;
+Clusters are formed as with etcd: the same --initial-cluster and --initial-cluster-token on every member, or \
+--initial-cluster-state existing for a member added with \`kvctl member add\`.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

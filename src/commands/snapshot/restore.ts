@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 
 import { levelLogger } from '../../base/logger.js';
@@ -101,6 +102,6 @@ function summary(r: RestoreReport, initialCluster: string, token: string): strin
     ...(others.length > 0
       ? [`Next: restore ${others.join(', ')} from the same file with the same --initial-cluster and --initial-cluster-token, then start every member.`]
       : []),
-    `Start this member with: kvctl node --name ${r.member.name} --data-dir ${r.dataDir}${r.walDir.startsWith(r.dataDir) ? '' : ` --wal-dir ${r.walDir}`} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${peers} --listen-peer-urls ${peers} (plus its client URL flags)`,
+    `Start this member with: kvctl node --name ${r.member.name} --data-dir ${r.dataDir}${resolve(r.walDir) === resolve(r.dataDir, 'member', 'wal') ? '' : ` --wal-dir ${r.walDir}`} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${peers} --listen-peer-urls ${peers} (plus its client URL flags)`,
   ];
 }

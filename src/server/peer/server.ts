@@ -351,10 +351,12 @@ export class PeerServer {
     } catch (err) {
       answer = Promise.reject(err);
     }
-    answer.then(
-      (payload) => cb(null, encodeCallResponse(payload)),
-      (err: unknown) => cb({ code: GrpcCode.UNKNOWN, details: errorText(err) }),
-    );
+    answer
+      .then((payload) => encodeCallResponse(payload))
+      .then(
+        (encoded) => cb(null, encoded),
+        (err: unknown) => cb({ code: GrpcCode.UNKNOWN, details: errorText(err) }),
+      );
   }
 }
 
