@@ -72,16 +72,23 @@ export interface RecordedReports {
   readonly unreachable: bigint[];
   readonly snapshotStatus: Array<[bigint, boolean]>;
   readonly removedBy: bigint[];
+  readonly connectionLost: bigint[];
 }
 
 export function recordingReports(): RecordedReports {
-  const r = { unreachable: [] as bigint[], snapshotStatus: [] as Array<[bigint, boolean]>, removedBy: [] as bigint[] };
+  const r = {
+    unreachable: [] as bigint[],
+    snapshotStatus: [] as Array<[bigint, boolean]>,
+    removedBy: [] as bigint[],
+    connectionLost: [] as bigint[],
+  };
   return {
     ...r,
     reports: {
       unreachable: (id) => void r.unreachable.push(id),
       snapshotStatus: (id, ok) => void r.snapshotStatus.push([id, ok]),
       removedFromCluster: (by) => void r.removedBy.push(by),
+      connectionLost: (id) => void r.connectionLost.push(id),
     },
   };
 }

@@ -126,6 +126,8 @@ describe('raft streams', { timeout: 60_000 }, () => {
     const port = Number(b1.url.split(':').pop());
     await b1.transport.close();
     await waitFor(() => a.transport.activeSince(B) === undefined, 'the stream to be seen down');
+    await waitFor(() => a.reports.connectionLost.length > 0, 'the lost connection to be reported');
+    assert.deepEqual(a.reports.connectionLost, [B], 'a working stream that breaks is reported once');
     a.transport.send([msgApp(A, B, 2)]);
     await waitFor(() => a.reports.unreachable.includes(B), 'unreachable while down');
     // Down for a while: several retries happen (100, 200, 400, 800 ms ...), none of them logged.
@@ -143,6 +145,7 @@ describe('raft streams', { timeout: 60_000 }, () => {
     assert.equal(lines.filter((l) => /^established/.test(l)).length, 2, lines.join('\n'));
     assert.equal(lines.filter((l) => /^lost TCP streaming connection/.test(l)).length, 1, lines.join('\n'));
     assert.ok(lines.filter((l) => /^cannot stream/.test(l)).length <= 2, `retries are not logged one by one:\n${lines.join('\n')}`);
+    assert.deepEqual(a.reports.connectionLost, [B], 'failed retries while the peer is down report nothing more');
   });
 
   test('setPeer with new URLs moves the stream; removePeer stops it', async (t) => {
@@ -161,6 +164,7 @@ describe('raft streams', { timeout: 60_000 }, () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(b.rec.received.length, 1);
     assert.deepEqual(a.reports.unreachable, [], 'a removed peer is unknown, not unreachable');
+    assert.deepEqual(a.reports.connectionLost, [], 'links we move or stop ourselves are not lost connections');
   });
 
   test('close() resolves promptly with streams up and peers retrying', async (t) => {

@@ -24,7 +24,7 @@ import {
   emptyBytes,
   stateName,
 } from '../../src/server/raft/index.js';
-import { Network, type TestRaftOptions, enc, entriesWithTerms, msg, newTestRaft, storageWithConfig, tickN } from '../sim/network.js';
+import { BlackHole, Network, type TestRaftOptions, enc, entriesWithTerms, msg, newTestRaft, storageWithConfig, tickN } from '../sim/network.js';
 
 const ET = 10;
 
@@ -524,5 +524,79 @@ describe('only voters campaign', () => {
     assert.equal(r3.term, 1, st(r3));
     assert.equal(nt.raft(1).state, StateType.Leader, states(nt, [1, 2, 3]));
     assert.equal(nt.raft(1).term, 1, states(nt, [1, 2, 3]));
+  });
+});
+
+// ---- a follower that loses its connection to the leader ----------------------------------------------------
+
+describe('connection loss ends the leader lease early (reportConnectionLost)', () => {
+  const safe = { preVote: true, checkQuorum: true };
+
+  /** A 3-node cluster led by 1, every node with its own seed (its own randomized election timeout). */
+  function ledCluster(seed: number, opts: TestRaftOptions = safe): Network {
+    const nt = new Network([1, 2, 3].map((id) => node(id, [1, 2, 3], { opts: { ...opts, seed: seed * 10 + id } }).r));
+    nt.campaign(1);
+    assert.equal(nt.raft(1).state, StateType.Leader, states(nt, [1, 2, 3]));
+    return nt;
+  }
+
+  /** Ticks 2 and 3 in turn (1 is dead) until one leads; the number of rounds, or -1 after `max`. */
+  function roundsToNewLeader(nt: Network, max: number): number {
+    for (let round = 1; round <= max; round++) {
+      for (const id of [2, 3]) tickDelivering(nt, id, 1);
+      if ([2, 3].some((id) => nt.raft(id).state === StateType.Leader)) return round;
+    }
+    return -1;
+  }
+
+  test('when the dead leader\'s followers hear of it, a new leader is elected in a fraction of an election timeout; without it, never before one', () => {
+    const withReport: number[] = [];
+    const without: number[] = [];
+    for (let seed = 1; seed <= 30; seed++) {
+      for (const report of [true, false]) {
+        const nt = ledCluster(seed);
+        nt.peers.set(1n, new BlackHole()); // kill -9
+        if (report) for (const id of [2, 3]) nt.raft(id).connectionLost(1n);
+        const rounds = roundsToNewLeader(nt, 4 * ET);
+        assert.notEqual(rounds, -1, `seed ${seed} report=${report}: no leader after ${4 * ET} rounds: ${states(nt, [2, 3])}`);
+        (report ? withReport : without).push(rounds);
+      }
+    }
+    // Two followers each campaign after a uniform [0, ET) ticks; the same tick for both splits the vote.
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    assert.ok(without.every((r) => r >= ET), `without a report nobody wins inside the lease: ${without.join(' ')}`);
+    assert.ok(median(withReport) <= ET / 2, `with a report: median ${median(withReport)} rounds (${withReport.join(' ')})`);
+    assert.ok(median(withReport) + ET <= median(without) + 1, `with ${withReport.join(' ')}; without ${without.join(' ')}`);
+  });
+
+  test('a false alarm (the leader lives and the other follower hears it) changes no term and no leader', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const nt = ledCluster(seed);
+      const term = nt.raft(1).term;
+      nt.raft(2).connectionLost(1n);
+      for (let round = 0; round < 5 * ET; round++) {
+        for (const id of [1, 2, 3]) tickDelivering(nt, id, 1);
+        if (round % 7 === 3) nt.raft(2).connectionLost(1n); // the alarm repeats, e.g. while a proxy resets links
+      }
+      for (const id of [1, 2, 3]) assert.equal(nt.raft(id).term, term, `seed ${seed}: ${states(nt, [1, 2, 3])}`);
+      assert.equal(nt.raft(1).state, StateType.Leader, `seed ${seed}: ${states(nt, [1, 2, 3])}`);
+      assert.equal(nt.raft(2).lead, 1n, `seed ${seed}: ${states(nt, [1, 2, 3])}`);
+    }
+  });
+
+  test('it is a no-op without pre-vote or check-quorum, for a peer that is not the leader, and on the leader', () => {
+    for (const opts of [{ preVote: false, checkQuorum: true }, { preVote: true, checkQuorum: false }]) {
+      const nt = ledCluster(1, opts);
+      const before = nt.raft(2).electionElapsed;
+      nt.raft(2).connectionLost(1n);
+      assert.equal(nt.raft(2).electionElapsed, before, JSON.stringify(opts));
+    }
+    const nt = ledCluster(1);
+    nt.raft(2).connectionLost(3n);
+    assert.equal(nt.raft(2).electionElapsed, 0, 'a follower that lost another follower keeps the lease');
+    nt.raft(1).connectionLost(2n);
+    assert.equal(nt.raft(1).electionElapsed, 0, 'the leader keeps its lease');
+    nt.raft(2).connectionLost(1n);
+    assert.equal(nt.raft(2).electionElapsed, ET, 'the lease of the lost leader ends');
   });
 });

@@ -115,6 +115,11 @@ export function clusterFaultSuite(kind: ClusterKind): void {
       assert.ok(failover < 5 * cluster.electionMs, `new leader after ${ms(failover)} (election timeout ${cluster.electionMs} ms)`);
 
       const survivors = cluster.members.filter((m) => m !== old);
+      if (kind === 'kvctl') {
+        // The followers learned of the death from the reset connections, not by waiting out the lease.
+        const heard = survivors.filter((m) => /lost its connection to leader [0-9a-f]+ at term \d+: its lease ends now/.test(m.log()));
+        assert.ok(heard.length > 0, `no survivor noticed the reset connection:\n${survivors.map((m) => m.tail(30)).join('\n')}`);
+      }
       await cluster.waitConverged({ members: survivors });
       for (const m of survivors) await assertHoldsAcked(cluster, m, 'a/', writers.acked);
       // The killed member comes back and catches up too.

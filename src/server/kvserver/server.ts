@@ -284,6 +284,9 @@ export class EtcdServer {
       unreachable: (id) => {
         this.rawNode.reportUnreachable(id);
       },
+      connectionLost: (id) => {
+        this.rawNode.reportConnectionLost(id);
+      },
       snapshotStatus: (id, ok) => {
         this.rawNode.reportSnapshot(id, ok ? 'finish' : 'failure');
         this.schedule();

@@ -38,6 +38,8 @@ export interface LinkContext {
   unreachable(id: bigint): void;
   /** The peer refused us as a removed member. */
   removed(by: bigint): void;
+  /** A stream that the peer had accepted broke (see DeliveryReports.connectionLost). */
+  connectionLost(id: bigint): void;
 }
 
 /** Counters of one link, for metrics and tests. */
@@ -203,6 +205,7 @@ export class PeerLink {
     const wasActive = this.accepted;
     this.reset();
     if (isRemovedStatus(status)) this.ctx.removed(this.id);
+    else if (wasActive) this.ctx.connectionLost(this.id);
     const problem = status.fromPeer ? `peer answered ${status.message || `status ${status.code}`}` : status.message;
     this.onFailure(problem, wasActive);
   }

@@ -265,6 +265,7 @@ export class PeerTransport {
       logger: this.o.logger,
       unreachable: (id: bigint) => this.noteUnreachable(id),
       removed: (by: bigint) => this.noteRemoved(by),
+      connectionLost: (id: bigint) => this.report(() => this.o.reports.connectionLost(id)),
     };
   }
 

@@ -33,6 +33,12 @@ export interface PeerHandler {
 export interface DeliveryReports {
   /** A message to `id` could not be delivered (no connection): raft's ReportUnreachable. */
   unreachable(id: bigint): void;
+  /**
+   * A working stream to `id` broke: reset or closed by the peer (a process that dies has its connections
+   * reset by its kernel at once), or its keepalive went unanswered. Raft's ReportConnectionLost: a follower
+   * stops honouring a lost leader's lease. Not called when we close a link ourselves (URL change, stop).
+   */
+  connectionLost(id: bigint): void;
   /** A snapshot to `id` was (or was not) received and taken: raft's ReportSnapshot. */
   snapshotStatus(id: bigint, ok: boolean): void;
   /** The peer told us we were removed from the cluster: the node stops (etcd does the same). */

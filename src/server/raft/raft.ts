@@ -506,6 +506,31 @@ export class Raft {
     );
   }
 
+  /**
+   * The application's transport lost a working connection to `id` (reset or closed by the other end). When
+   * `id` is this follower's leader, the leader's lease ends now instead of an election timeout after its
+   * last message: the follower grants (pre-)votes at once and campaigns after the random part of its
+   * election timeout ([0, electionTimeout) ticks), as it would have a full timeout later.
+   *
+   * Why: a leader whose process dies (kill -9, OOM, a crash) has its connections reset by its kernel at
+   * once, so its followers know within a millisecond; waiting out a whole election timeout doubles the
+   * expected failover for nothing.
+   * Safety: only the lease is shortened, never the election rules. It needs pre-vote (a pre-candidate's term
+   * rises only if a quorum would vote for it) and check-quorum (voters that still hear from the leader ignore
+   * it); with both, a false alarm (the connection broke but the leader lives) costs one failed pre-vote
+   * round and never a term change: the other voters are in lease, and the leader's next heartbeat makes
+   * this node a follower again. Without them this is a no-op.
+   */
+  connectionLost(id: NodeId): void {
+    if (!this.preVote || !this.checkQuorum) return;
+    if (this.state !== StateType.Follower || id === this.id || id !== this.lead) return;
+    if (this.electionElapsed >= this.electionTimeout) return;
+    this.logger.info(
+      `${fmtId(this.id)} lost its connection to leader ${fmtId(id)} at term ${this.term}: its lease ends now, campaigning in ${this.randomizedElectionTimeout - this.electionTimeout} ticks unless it hears from a leader`,
+    );
+    this.electionElapsed = this.electionTimeout;
+  }
+
   /** Leaders: heartbeats every heartbeatTimeout, a quorum check every electionTimeout. */
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;

@@ -182,6 +182,15 @@ export class RawNode {
   }
 
   /**
+   * Tells raft the transport's working connection to `id` broke (reset or closed by the peer, not by us).
+   * If `id` leads this follower, its lease ends now and an election follows within an election timeout
+   * unless the leader is heard from again (see Raft.connectionLost: safe with pre-vote and check-quorum).
+   */
+  reportConnectionLost(id: NodeId): void {
+    this.raft.connectionLost(id);
+  }
+
+  /**
    * Tells raft how sending a snapshot to `id` ended, so that replication to it resumes. The application
    * must report every MsgSnap it was handed: until it does, the leader sends that follower nothing else.
    */

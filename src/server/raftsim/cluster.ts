@@ -291,6 +291,13 @@ export class SimCluster {
       if (f.to === id && f.type === MessageType.MsgSnap) this.raw(f.from)?.reportSnapshot(id, 'failure');
     }
     this.inflight = this.inflight.filter((f) => f.to !== id);
+    // A process that dies has its connections reset by its kernel: a peer whose transport held a working
+    // connection to it (none across a partition) hears of it at once, here half of the time (a machine that
+    // loses power resets nothing).
+    for (const other of this.nodes.values()) {
+      if (other.raw === undefined || this.blocked.has(`${id}->${other.id}`)) continue;
+      if (this.opts.rng.int(2) === 0) other.raw.reportConnectionLost(id);
+    }
     this.stats.crashes++;
     this.trace(`crash ${fmtId(id)}`);
   }

@@ -229,6 +229,16 @@ function chaos(
     c.duplicateRate = [0, 0.02][rng.int(2)] as number;
     c.maxDelay = [0, 2, 5][rng.int(3)] as number;
     c.trace(`network: drop ${c.dropRate}, duplicate ${c.duplicateRate}, delay up to ${c.maxDelay} rounds`);
+    // A connection reset while both ends live (a proxy or NAT dropping it): a false alarm for the
+    // follower's reportConnectionLost, which must never cost a term change or a lost write.
+    const a = pick(live);
+    const b = pick(c.ids.filter((x) => x !== a));
+    if (a !== undefined && b !== undefined) {
+      count('reset');
+      c.trace(`connection ${fmtId(a)} <-> ${fmtId(b)} reset`);
+      c.raw(a)?.reportConnectionLost(b);
+      c.raw(b)?.reportConnectionLost(a);
+    }
   }
 }
 
