@@ -30,7 +30,7 @@ const RECEIVER = 2n;
 const CLUSTER = 0xbe7cn;
 
 const noHandler = { process() {}, async receiveSnapshot() {}, isRemoved: () => false, async call() { return new Uint8Array(); } };
-const noReports = { unreachable() {}, snapshotStatus() {}, removedFromCluster() {} };
+const noReports = { unreachable() {}, snapshotStatus() {}, removedFromCluster() {}, connectionLost() {} };
 
 /** The receiving member: counts messages, answers 'count', deletes snapshot files; prints its address. */
 async function receiver(): Promise<void> {

@@ -85,6 +85,8 @@ export async function startNode(config: ServerConfig, logger: Logger): Promise<R
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      // Clients are still served while leadership moves, as etcd does on shutdown.
+      await server.transferLeadershipOnShutdown();
       await l.close();
       await server.stop();
     })();

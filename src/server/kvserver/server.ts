@@ -125,6 +125,8 @@ export class EtcdServer {
   private loopRunning = false;
   private loopAgain = false;
   private ticker: NodeJS.Timeout | undefined;
+  /** Proposals raft dropped, waiting to be submitted again (see waitFor). */
+  private parked: Array<() => void> = [];
   private stopped = false;
   private appliedIndex: number;
   private snapshotIndex: number;
@@ -335,7 +337,10 @@ export class EtcdServer {
         ticks++;
       }
       if (now >= due) due = now + interval;
-      if (ticks > 0) this.schedule();
+      if (ticks > 0) {
+        this.retryParked();
+        this.schedule();
+      }
       this.ticker = setTimeout(onTimer, Math.max(1, due - performance.now()));
     };
     this.ticker = setTimeout(onTimer, interval);
@@ -441,7 +446,6 @@ export class EtcdServer {
    */
   propose(req: ProposalBody, opts: { username?: string; authRevision?: number } = {}): Promise<ApplyResult> {
     if (this.stopped) return Promise.reject(new ServerStoppedError());
-    if (this.leader === None) return Promise.reject(new EtcdApiError('noLeader'));
     const id = this.nextRequestId++;
     // encode() reads only the fields present; every top-level field but ID is an optional message.
     const full = { ...req, ID: 0n, header: { ID: id, username: opts.username ?? '', authRevision: BigInt(opts.authRevision ?? 0) } } as InternalRaftRequestT;
@@ -450,36 +454,67 @@ export class EtcdServer {
     return this.waitFor(id, () => this.rawNode.propose(data));
   }
 
-  /** Registers a waiter for request `id`, runs `submit` (a raft proposal), and times out as etcd does. */
+  /**
+   * Registers a waiter for request `id`, runs `submit` (a raft proposal), and times out as etcd does.
+   *
+   * A proposal raft drops (no leader known during an election, a leadership transfer under way, too many
+   * uncommitted bytes) was never appended anywhere, so it is parked and submitted again when a leader
+   * appears and at every tick, until the request timeout: like etcd, whose proposals wait for a leader, a
+   * client writing during an election or a rolling restart sees a slower write, not an error. One still
+   * parked at the timeout fails with "no leader", a definite failure (nothing was proposed).
+   */
   private waitFor(id: bigint, submit: () => void): Promise<ApplyResult> {
     return new Promise<ApplyResult>((resolve, reject) => {
-      try {
-        submit();
-      } catch (err) {
-        this.metrics.proposalsFailed.inc();
-        reject(err instanceof ErrProposalDropped ? new EtcdApiError('noLeader') : (err as Error));
-        return;
-      }
       const started = performance.now();
+      let state: 'parked' | 'proposed' | 'done' = 'parked';
+      const fail = (err: Error) => {
+        state = 'done';
+        clearTimeout(timer);
+        this.metrics.proposalsFailed.inc();
+        reject(err);
+      };
       const timer = setTimeout(() => {
-        if (this.waiters.delete(id)) {
-          this.metrics.proposalsFailed.inc();
+        if (state === 'parked') fail(new EtcdApiError('noLeader'));
+        else if (state === 'proposed' && this.waiters.delete(id)) {
           // etcd's parseProposeCtxErr: a leader change since the request started is the likely cause.
-          reject(new EtcdApiError(this.leaderChangedAt > started ? 'timeoutDueToLeaderFail' : 'timeout'));
+          fail(new EtcdApiError(this.leaderChangedAt > started ? 'timeoutDueToLeaderFail' : 'timeout'));
         }
       }, this.requestTimeoutMs());
-      this.waiters.set(id, {
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.schedule();
+      const attempt = () => {
+        if (state !== 'parked') return;
+        if (this.stopped) return fail(new ServerStoppedError());
+        try {
+          submit();
+        } catch (err) {
+          if (err instanceof ErrProposalDropped) this.parked.push(attempt);
+          else fail(err as Error);
+          return;
+        }
+        state = 'proposed';
+        this.waiters.set(id, {
+          resolve: (r) => {
+            state = 'done';
+            clearTimeout(timer);
+            resolve(r);
+          },
+          reject: (e) => {
+            state = 'done';
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+        this.schedule();
+      };
+      attempt();
     });
+  }
+
+  /** Submits the parked proposals again (see waitFor); not while no leader is known (raft would drop them). */
+  private retryParked(): void {
+    if (this.parked.length === 0 || (this.leader === None && !this.stopped)) return;
+    const parked = this.parked;
+    this.parked = [];
+    for (const attempt of parked) attempt();
   }
 
   /** etcd's request timeout: 5 s plus two election timeouts. */
@@ -595,7 +630,6 @@ export class EtcdServer {
 
   private proposeConfChange(cc: Omit<ConfChange, 'id'>): Promise<void> {
     if (this.stopped) return Promise.reject(new ServerStoppedError());
-    if (this.leader === None) return Promise.reject(new EtcdApiError('noLeader'));
     const id = this.nextRequestId++;
     return this.waitFor(id, () => this.rawNode.proposeConfChange({ ...cc, id })).then((r) => {
       if (r.error) throw r.error;
@@ -609,6 +643,25 @@ export class EtcdServer {
     this.logger.info(`handing leadership over to ${idHex(transferee)} before this member is removed`);
     await this.moveLeader(transferee);
     return true;
+  }
+
+  /**
+   * Before a graceful stop (SIGTERM), as etcd's Stop does: a leader with other voters connected hands
+   * leadership to the best of them and waits (up to the request timeout) until it leads, so that a rolling
+   * restart costs no election and fails no client request. A failure is logged; the stop goes on anyway.
+   */
+  async transferLeadershipOnShutdown(): Promise<void> {
+    if (this.stopped || !this.isLeader) return;
+    const transferee = this.bestTransferee();
+    if (transferee === undefined) return;
+    const t0 = performance.now();
+    this.logger.info(`leadership transfer starting: ${idHex(this.memberId)} -> ${idHex(transferee)} before shutting down`);
+    try {
+      await this.moveLeader(transferee);
+      this.logger.info(`leadership transfer finished in ${Math.round(performance.now() - t0)} ms: ${idHex(transferee)} leads`);
+    } catch (err) {
+      this.logger.warn(`leadership transfer failed, stopping anyway: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /** The voter (not this member) with the longest log, connected now: the best next leader. */
@@ -700,6 +753,7 @@ export class EtcdServer {
       );
       // A ReadIndex in flight may never be answered by a new leader: fail it so the client retries.
       if (was !== None) this.failReadsInFlight(new EtcdApiError('leaderChanged'));
+      if (this.leader !== None) queueMicrotask(() => this.retryParked());
       const leads = this.leader === this.memberId;
       if (leads !== (was === this.memberId)) for (const f of this.features) f.onLeaderChange?.(leads);
     }
@@ -1037,6 +1091,7 @@ export class EtcdServer {
     const stopped = new ServerStoppedError();
     for (const w of this.waiters.values()) w.reject(stopped);
     this.waiters.clear();
+    this.retryParked(); // each fails with ServerStoppedError
     for (const w of this.pendingReads) w.reject(stopped);
     this.pendingReads = [];
     this.failReadsInFlight(stopped);
