@@ -37,7 +37,7 @@ export function peerWiring(config: ServerConfig, logger: Logger): PeerWiring {
         logger,
       }),
     callUrl: async (url, method, payload, timeoutMs) =>
-      await callPeerUrl(url, method, payload, { clusterId: 0n, memberId: 0n, timeoutMs, ...(localAddress !== undefined ? { localAddress } : {}) }),
+      await callPeerUrl(url, method, payload, { clusterId: 0n, memberId: 0n, timeoutMs, dial: { localAddress } }),
   };
 }
 

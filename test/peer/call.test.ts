@@ -105,7 +105,7 @@ describe('calls and source addresses', { timeout: 60_000 }, () => {
       return true;
     });
     await assert.rejects(callPeerUrl('http://127.0.0.2:1', 'x', enc(''), { clusterId: 0n, memberId: 0n, timeoutMs: 1000 }), PeerUnreachableError);
-    await assert.rejects(callPeerUrl('https://127.0.0.2:1', 'x', enc(''), { clusterId: 0n, memberId: 0n, timeoutMs: 1000 }), /https peer URLs need TLS between members, which kvctl does not support yet: use http:\/\/ peer URLs/);
+    await assert.rejects(callPeerUrl('https://127.0.0.2:1', 'x', enc(''), { clusterId: 0n, memberId: 0n, timeoutMs: 1000 }), /an https peer URL needs --peer-cert-file and --peer-key-file \(or --peer-auto-tls\)/);
   });
 
   test('a peer that stops answering is noticed by keepalive; the stream comes back when it answers again', async (t) => {
@@ -142,7 +142,7 @@ describe('calls and source addresses', { timeout: 60_000 }, () => {
     await waitFor(() => a.transport.activeSince(B) !== undefined, 'the stream through the forwarder');
     a.transport.send([msgApp(A, B, 1)]);
     await waitFor(() => b.rec.received.length === 1, 'delivery through the forwarder');
-    assert.equal(dec(await callPeerUrl(fwd.url, 'who', enc(''), { clusterId: CLUSTER, memberId: A, localAddress: '127.0.0.2', timeoutMs: 2000 })), 'who::a1');
+    assert.equal(dec(await callPeerUrl(fwd.url, 'who', enc(''), { clusterId: CLUSTER, memberId: A, dial: { localAddress: '127.0.0.2' }, timeoutMs: 2000 })), 'who::a1');
     assert.ok(fwd.sources.length >= 2);
     assert.deepEqual([...new Set(fwd.sources)], ['127.0.0.2']);
 

@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { type LogLevel, levelLogger } from '../../src/base/logger.js';
 import { type Entry, type Message, MessageType, newMessage } from '../../src/server/raft/raftpb.js';
 import { type DeliveryReports, type PeerHandler, PeerTransport } from '../../src/server/peer/index.js';
+import type { PeerTls } from '../../src/server/peer/index.js';
 
 export const CLUSTER = 0xc1a55e5n;
 
@@ -112,6 +113,8 @@ export interface MemberOptions {
   localAddress?: string;
   handler?: HandlerOptions;
   receiveDir?: string;
+  /** Listen on https:// and dial peers with these TLS settings. */
+  tls?: PeerTls;
 }
 
 /** Starts a transport on `host` (127.0.0.1 by default); the test closes it and deletes its directory. */
@@ -124,8 +127,9 @@ export async function startMember(t: TestContext, o: MemberOptions): Promise<Mem
   const transport = await PeerTransport.listen({
     memberId: o.id,
     clusterId: o.cluster ?? CLUSTER,
-    listenUrls: [new URL(`http://${host}:${o.port ?? 0}`)],
+    listenUrls: [new URL(`${o.tls ? 'https' : 'http'}://${host}:${o.port ?? 0}`)],
     localAddress: o.localAddress,
+    ...(o.tls !== undefined ? { tls: o.tls } : {}),
     receiveDir,
     handler: rec.handler,
     reports: reports.reports,
@@ -135,7 +139,7 @@ export async function startMember(t: TestContext, o: MemberOptions): Promise<Mem
     await transport.close();
     fs.rmSync(path.dirname(receiveDir), { recursive: true, force: true });
   });
-  return { id: o.id, transport, rec, reports, logs, url: `http://${transport.addresses[0]}`, receiveDir };
+  return { id: o.id, transport, rec, reports, logs, url: `${o.tls ? 'https' : 'http'}://${transport.addresses[0]}`, receiveDir };
 }
 
 /** Makes every member a peer of every other and waits until all streams are up. */

@@ -16,7 +16,7 @@ const B = 0xb2n;
 
 /** Opens a raw Raft stream to `m` with the given metadata, sends one message, and returns the status. */
 async function rawRaftStream(m: Member, md: Record<string, string>) {
-  const session = connectPeer(parsePeerUrl(m.url), undefined);
+  const session = connectPeer(parsePeerUrl(m.url), {});
   try {
     const call = new GrpcCall(session, RAFT_PATH, md, { timeoutMs: 5000 });
     const enc = encodeMessage(msgApp(A, B, 1));

@@ -59,7 +59,7 @@ const filesIn = (m: Member) => (fs.existsSync(m.receiveDir) ? fs.readdirSync(m.r
 
 /** Streams hand-made Snapshot chunks to `m` and returns the status it answers. */
 async function rawSnapshot(m: Member, frames: Buffer[], endStream = true) {
-  const session = connectPeer(parsePeerUrl(m.url), undefined);
+  const session = connectPeer(parsePeerUrl(m.url), {});
   try {
     const md = { [HEADER_CLUSTER_ID]: CLUSTER.toString(16), [HEADER_FROM]: 'a1', [HEADER_TO]: 'b2' };
     const call = new GrpcCall(session, SNAPSHOT_PATH, md, { timeoutMs: 5000 });

@@ -11,6 +11,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 
 import { PeerUnreachableError } from './errors.js';
+import { type PeerDial, dialPeerTls } from './tls.js';
 import { FrameDecoder, GrpcCode } from './wire.js';
 
 export interface PeerEndpoint {
@@ -19,9 +20,13 @@ export interface PeerEndpoint {
   readonly port: number;
   /** host:port as written in the URL (the :authority header). */
   readonly authority: string;
+  /** The host as written (a name or an IP): what the server's certificate is checked against. */
+  readonly hostname: string;
+  /** https:// (TLS) */
+  readonly secure: boolean;
 }
 
-/** An http:// peer URL; 'localhost' dials 127.0.0.1 (the tests and --listen-peer-urls mean IPv4). */
+/** An http:// or https:// peer URL; 'localhost' dials 127.0.0.1 (the tests and --listen-peer-urls mean IPv4). */
 export function parsePeerUrl(url: string): PeerEndpoint {
   let u: URL;
   try {
@@ -29,26 +34,52 @@ export function parsePeerUrl(url: string): PeerEndpoint {
   } catch {
     throw new PeerUnreachableError(`peer: invalid peer URL ${JSON.stringify(url)}`);
   }
-  if (u.protocol !== 'http:') {
-    throw new PeerUnreachableError(`peer: ${url}: https peer URLs need TLS between members, which kvctl does not support yet: use http:// peer URLs`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new PeerUnreachableError(`peer: ${url}: URL scheme must be http or https`);
   }
-  const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '');
-  return { url, host, port: u.port === '' ? 80 : Number(u.port), authority: u.host };
+  const secure = u.protocol === 'https:';
+  const hostname = u.hostname.replace(/^\[|\]$/g, '');
+  const host = hostname === 'localhost' ? '127.0.0.1' : hostname;
+  return { url, host, port: u.port === '' ? (secure ? 443 : 80) : Number(u.port), authority: u.host, hostname, secure };
 }
 
-/** A client session on its own socket, bound to `localAddress` when given. */
-export function connectPeer(ep: PeerEndpoint, localAddress: string | undefined): http2.ClientHttp2Session {
-  const session = http2.connect(`http://${ep.authority}`, {
-    createConnection: () => net.connect({ host: ep.host, port: ep.port, localAddress, noDelay: true }),
+/** A client session on its own socket, bound to `dial.localAddress` when given; TLS for https:// (see tls.ts). */
+export function connectPeer(ep: PeerEndpoint, dial: PeerDial): http2.ClientHttp2Session {
+  if (ep.secure && dial.tls === undefined) {
+    throw new PeerUnreachableError(`peer: ${ep.url}: an https peer URL needs --peer-cert-file and --peer-key-file (or --peer-auto-tls)`);
+  }
+  const localAddress = dial.localAddress;
+  let settled = false;
+  const session: http2.ClientHttp2Session = http2.connect(`${ep.secure ? 'https' : 'http'}://${ep.authority}`, {
+    createConnection: () => {
+      if (!ep.secure) return net.connect({ host: ep.host, port: ep.port, localAddress, noDelay: true });
+      const socket = dialPeerTls(ep.host, ep.port, ep.hostname, dial);
+      // Registered before HTTP/2's own listeners, so that the calls it then ends can say why.
+      socket.once('close', () => {
+        // The peer closed right after the handshake without a word of HTTP/2: how a listener that demands
+        // client certificates refuses one (TLS 1.3 finishes the client's handshake before the check).
+        if (!settled && !sessionProblems.has(session)) {
+          sessionProblems.set(session, "the peer closed the TLS connection before HTTP/2 started: it probably refused this member's certificate (see its log)");
+        }
+      });
+      return socket;
+    },
     settings: { enablePush: false },
     // What we buffer is bounded by our own queues; node's session accounting would only refuse streams
     // under load (grpc-js turns it off on its servers for the same reason).
     maxSessionMemory: Number.MAX_SAFE_INTEGER,
   });
   // Failures reach the calls on the session as stream errors; an unhandled 'error' would kill the process.
-  session.on('error', () => {});
+  // What went wrong with the connection itself is kept for the calls' status (a stream only says CANCEL).
+  session.on('error', (err) => {
+    if (!sessionProblems.has(session)) sessionProblems.set(session, errorText(err));
+  });
+  session.once('remoteSettings', () => (settled = true));
   return session;
 }
+
+/** The first connection-level failure of a session made by connectPeer. */
+const sessionProblems = new WeakMap<http2.ClientHttp2Session, string>();
 
 /**
  * Destroys `session` when it does not connect within `timeoutMs`, or when a ping stays unanswered that
@@ -118,7 +149,7 @@ export class GrpcCall {
       resolve(
         this.status ?? {
           code: GrpcCode.UNAVAILABLE,
-          message: this.transportError ?? `stream closed without a status (HTTP/2 code ${this.stream?.rstCode ?? 0})`,
+          message: this.transportError ?? sessionProblems.get(session) ?? `stream closed without a status (HTTP/2 code ${this.stream?.rstCode ?? 0})`,
           fromPeer: false,
         },
       );

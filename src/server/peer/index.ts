@@ -6,3 +6,4 @@ export { PeerTransport, type PeerTransportOptions, callPeerUrl } from './transpo
 export type { PeerStats } from './peer-link.js';
 export { PeerCallError, PeerUnreachableError, refusal } from './errors.js';
 export type { DeliveryReports, PeerHandler, SnapshotPayload } from './types.js';
+export type { PeerDial, PeerTls } from './tls.js';

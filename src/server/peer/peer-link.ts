@@ -13,6 +13,7 @@ import type { Logger } from '../../base/logger.js';
 import { fmtId } from '../raft/raftpb.js';
 import { GrpcCall, type GrpcStatus, connectPeer, keepAlive, parsePeerUrl } from './grpc-client.js';
 import { MessageQueue } from './message-queue.js';
+import type { PeerDial } from './tls.js';
 import { refusal } from './errors.js';
 import { GrpcCode, HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, RAFT_PATH, formatIdHeader } from './wire.js';
 
@@ -32,7 +33,8 @@ export const KEEPALIVE_TIMEOUT_MS = 5000;
 export interface LinkContext {
   readonly memberId: bigint;
   readonly clusterId: bigint;
-  readonly localAddress: string | undefined;
+  /** How connections to peers are made (source address, TLS). */
+  readonly dial: PeerDial;
   readonly logger: Logger;
   /** Messages to the peer were dropped (queue full, or the stream went down with messages queued). */
   unreachable(id: bigint): void;
@@ -257,7 +259,7 @@ export class PeerLink {
   private ensureSession(): ClientHttp2Session {
     const current = this.session;
     if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = connectPeer(parsePeerUrl(this.url), this.ctx.localAddress);
+    const session = connectPeer(parsePeerUrl(this.url), this.ctx.dial);
     keepAlive(session, KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS);
     session.once('close', () => {
       if (this.session === session) this.session = undefined;

@@ -27,6 +27,7 @@ import { type Message, MessageType, fmtId } from '../raft/raftpb.js';
 import { refusal } from './errors.js';
 import { errorText } from './grpc-client.js';
 import { SnapshotReceiveError, receiveSnapshotFile, removeStaleTempFiles } from './snapshot.js';
+import { type PeerTls, peerTlsServer } from './tls.js';
 import type { PeerHandler } from './types.js';
 import {
   CALL_PATH,
@@ -82,6 +83,8 @@ export interface PeerServerOptions {
   receiveDir: string;
   handler: PeerHandler;
   logger: Logger;
+  /** TLS for https:// listen URLs (see tls.ts). */
+  tls?: PeerTls;
   /** A peer opened a Raft stream to us: it is up, so our stream to it need not wait out its backoff. */
   peerSeen?: (from: bigint) => void;
 }
@@ -143,16 +146,29 @@ export class PeerServer {
   }
 
   private async bind(url: URL): Promise<void> {
-    if (url.protocol !== 'http:') {
-      throw new Error(`listen ${url.href}: https peer URLs need TLS between members, which kvctl does not support yet: use http:// peer URLs`);
-    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`listen ${url.href}: URL scheme must be http or https`);
     const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
-    const server = createNetServer({ noDelay: true }, (socket) => {
+    const accept = (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
       socket.on('error', () => socket.destroy());
       this.injector.injectConnection(socket);
-    });
+    };
+    let server: NetServer;
+    if (url.protocol === 'https:') {
+      if (this.o.tls === undefined) {
+        throw new Error(`listen ${url.href}: an https peer URL needs --peer-cert-file and --peer-key-file (or --peer-auto-tls)`);
+      }
+      // grpc-js serves plain HTTP/2 on the decrypted stream: the TLS socket is a net.Socket to it.
+      server = peerTlsServer(this.o.tls, this.o.logger, accept);
+      // Sockets still in their handshake are closed with the server too.
+      server.on('connection', (raw: Socket) => {
+        this.sockets.add(raw);
+        raw.once('close', () => this.sockets.delete(raw));
+      });
+    } else {
+      server = createNetServer({ noDelay: true }, accept);
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new Error(`listen ${url.href}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),

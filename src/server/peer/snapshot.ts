@@ -14,6 +14,7 @@ import { decodeMessage } from '../raft/codec.js';
 import { type Message, MessageType } from '../raft/raftpb.js';
 import type { SnapshotPayload } from './types.js';
 import { GrpcCall, type GrpcStatus, connectPeer, errorText, keepAlive, parsePeerUrl, writeFrame } from './grpc-client.js';
+import type { PeerDial } from './tls.js';
 import {
   FrameWriter,
   GrpcCode,
@@ -47,7 +48,7 @@ export class SnapshotSendFailure extends Error {
 
 export interface SnapshotSendOptions {
   url: string;
-  localAddress: string | undefined;
+  dial: PeerDial;
   metadata: Readonly<Record<string, string>>;
   /** The encoded MsgSnap. */
   message: Uint8Array;
@@ -63,7 +64,7 @@ export interface SnapshotSendOptions {
  * taken the file; rejects with a SnapshotSendFailure otherwise. Does not release the payload.
  */
 export async function sendSnapshotStream(o: SnapshotSendOptions): Promise<void> {
-  const session = connectPeer(parsePeerUrl(o.url), o.localAddress);
+  const session = connectPeer(parsePeerUrl(o.url), o.dial);
   keepAlive(session, o.keepaliveIntervalMs, o.keepaliveTimeoutMs);
   const call = new GrpcCall(session, SNAPSHOT_PATH, o.metadata);
   const onAbort = () => call.cancel(GrpcCode.CANCELLED, 'snapshot send stopped');

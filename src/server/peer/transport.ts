@@ -21,6 +21,7 @@ import {
 } from './peer-link.js';
 import { PeerServer } from './server.js';
 import { SnapshotSendFailure, sendSnapshotStream } from './snapshot.js';
+import type { PeerDial, PeerTls } from './tls.js';
 import type { DeliveryReports, PeerHandler, SnapshotPayload } from './types.js';
 import {
   CALL_PATH,
@@ -40,6 +41,8 @@ export interface PeerTransportOptions {
   listenUrls: readonly URL[];
   /** If set, every outgoing connection binds its source IP to it. */
   localAddress?: string;
+  /** TLS settings for https:// peer URLs, listened on and dialled (see tls.ts). */
+  tls?: PeerTls;
   /** Incoming snapshot backend files are written here (created if missing). */
   receiveDir: string;
   handler: PeerHandler;
@@ -76,6 +79,7 @@ export class PeerTransport {
       receiveDir: opts.receiveDir,
       handler: opts.handler,
       logger: opts.logger,
+      ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
       // A restarted peer dials us first: dial it back now rather than after our backoff (up to 5 s),
       // during which it would hear nothing from us (a leader's heartbeats included).
       peerSeen: (from) => self.transport?.links.get(from)?.wake(),
@@ -191,7 +195,7 @@ export class PeerTransport {
     const started = Date.now();
     sendSnapshotStream({
       url: link.url,
-      localAddress: this.o.localAddress,
+      dial: this.dial(),
       metadata: this.metadata(to),
       message,
       payload,
@@ -257,11 +261,15 @@ export class PeerTransport {
     await this.server.close();
   }
 
+  private dial(): PeerDial {
+    return { localAddress: this.o.localAddress, tls: this.o.tls };
+  }
+
   private linkContext(): LinkContext {
     return {
       memberId: this.o.memberId,
       clusterId: this.o.clusterId,
-      localAddress: this.o.localAddress,
+      dial: this.dial(),
       logger: this.o.logger,
       unreachable: (id: bigint) => this.noteUnreachable(id),
       removed: (by: bigint) => this.noteRemoved(by),
@@ -321,9 +329,9 @@ export async function callPeerUrl(
   url: string,
   method: string,
   payload: Uint8Array,
-  opts: { clusterId: bigint; memberId: bigint; localAddress?: string; timeoutMs: number },
+  opts: { clusterId: bigint; memberId: bigint; dial?: PeerDial; timeoutMs: number },
 ): Promise<Uint8Array> {
-  const session = connectPeer(parsePeerUrl(url), opts.localAddress);
+  const session = connectPeer(parsePeerUrl(url), opts.dial ?? {});
   try {
     const metadata = {
       [HEADER_CLUSTER_ID]: formatIdHeader(opts.clusterId),
