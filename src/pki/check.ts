@@ -313,11 +313,17 @@ function dial(opts: ConnectionOptions, timeoutMs: number, settleMs: number): Pro
     const timer = setTimeout(() => finish({ kind: 'timeout', socketInfo: info }), timeoutMs);
     socket.once('secureConnect', () => {
       const authErr = socket.authorizationError as Error | string | null | undefined;
-      info = {
-        protocol: socket.getProtocol() ?? undefined,
-        chain: presentedChain(socket),
-        authorizationError: authErr === null || authErr === undefined ? undefined : String((authErr as Error).message ?? authErr),
-      };
+      try {
+        info = {
+          protocol: socket.getProtocol() ?? undefined,
+          chain: presentedChain(socket),
+          authorizationError: authErr === null || authErr === undefined ? undefined : String((authErr as Error).message ?? authErr),
+        };
+      } catch (err) {
+        // A certificate OpenSSL handed over but X509Certificate cannot parse: report it, never throw from here.
+        finish({ kind: 'error', error: err instanceof Error ? err : new Error(String(err)), socketInfo: undefined });
+        return;
+      }
       // TLS 1.2: the server verified our certificate before its Finished, so the handshake is the proof.
       if (info.protocol !== 'TLSv1.3') {
         finish({ kind: 'accepted', socketInfo: info });

@@ -6,15 +6,19 @@
 export { type CaFiles, type InitCaOptions, defaultCaDays, initCa } from './ca.js';
 export { type CheckOptions, type CheckProblem, type CheckProblemKind, type EndpointCheck, checkEndpoint, parseEndpoint } from './check.js';
 export { PkiExistsError, PkiFormatError, PkiInputError, PkiMismatchError, PkiNotFoundError } from './errors.js';
-export { type CertificateInfo, type CertificateProfile, expiryWarningDays, inspectCertificate } from './inspect.js';
+export { type CertificateInfo, type CertificateProfile, expiryWarningDays, hostsNotCovered, inspectCertificate } from './inspect.js';
 export {
   type IssueOptions,
   type IssuedCertificate,
+  type MemberCertificateOptions,
+  type MemberCertificates,
   type RenewedCertificate,
   type SelfSignedOptions,
   completePendingRenewals,
   defaultCertDays,
   issueCertificate,
+  issueMemberCertificates,
+  peerCertificateName,
   renewCertificate,
   selfSignedCertificate,
 } from './issue.js';

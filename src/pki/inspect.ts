@@ -4,10 +4,11 @@
  * X509Certificate (OpenSSL), so any certificate can be inspected, whatever its key type or who made it.
  */
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 
 import { PkiFormatError } from './errors.js';
 import { readTextFile } from './files.js';
-import { canonicalIp } from './names.js';
+import { canonicalIp, hostOf } from './names.js';
 
 const dayMs = 86_400_000;
 
@@ -44,7 +45,7 @@ export type CertificateInfo = {
   /** ISO 8601. */
   readonly notBefore: string;
   readonly notAfter: string;
-  /** Whole days until notAfter (negative once expired). */
+  /** Whole days until notAfter, rounded down: 0 in the last day, -1 in the first day after expiry. */
   readonly daysLeft: number;
   /** IP address SANs, canonical (IPv6 compressed). */
   readonly ips: readonly string[];
@@ -156,8 +157,8 @@ export function daysUntil(until: Date, now: Date): number {
 /** The expiry warnings for a lifetime, as of `now`. */
 export function lifetimeWarnings(notBefore: Date, notAfter: Date, now: Date): string[] {
   if (now.getTime() > notAfter.getTime()) {
-    const ago = -daysUntil(notAfter, now);
-    return [`expired on ${notAfter.toISOString()} (${ago === 0 ? 'today' : `${ago} day${ago === 1 ? '' : 's'} ago`})`];
+    const ago = Math.floor((now.getTime() - notAfter.getTime()) / dayMs);
+    return [`expired on ${notAfter.toISOString()} (${ago === 0 ? 'less than a day ago' : `${ago} day${ago === 1 ? '' : 's'} ago`})`];
   }
   if (now.getTime() < notBefore.getTime()) return [`not valid yet: valid from ${notBefore.toISOString()}`];
   const left = daysUntil(notAfter, now);
@@ -203,4 +204,16 @@ export async function inspectCertificate(pemOrPath: string, now: Date = new Date
   const [first] = certs;
   if (first === undefined) throw new PkiFormatError('pki: no certificate to inspect');
   return describeCertificate(first, now);
+}
+
+/**
+ * The hosts among `hostsOrUrls` (`host`, `host:port`, URLs) that the certificate does not cover, checked as Go
+ * checks them: IP SANs for addresses, DNS SANs (with wildcards) for names, never the CN. Empty when all are
+ * covered: what `kvctl member add --pki` needs to know before it adds a member with that certificate.
+ */
+export async function hostsNotCovered(pemOrPath: string, hostsOrUrls: readonly string[]): Promise<string[]> {
+  const { certs } = await loadCertificates(pemOrPath);
+  const [cert] = certs;
+  if (cert === undefined) throw new PkiFormatError('pki: no certificate to check');
+  return hostsOrUrls.map(hostOf).filter((host) => !(isIP(host) !== 0 ? cert.checkIP(host) !== undefined : cert.checkHost(host, { subject: 'never' }) !== undefined));
 }

@@ -26,6 +26,7 @@ import {
   checkDnsName,
   checkName,
   checkProfile,
+  hostOf,
   unique,
 } from './names.js';
 import { backdateMs, buildCertificate, generateRsaKey } from './x509.js';
@@ -142,6 +143,52 @@ export async function issueCertificate(dir: string, opts: IssueOptions): Promise
     throw err;
   }
   return { name: req.name, profile: req.profile, certFile, keyFile, certificate: describeCertificate(new X509Certificate(certPem)) };
+}
+
+export type MemberCertificateOptions = {
+  /** The member name: `<name>.crt` (server) and `<name>-peer.crt` (peer). */
+  readonly name: string;
+  readonly ips?: readonly string[] | undefined;
+  readonly dns?: readonly string[] | undefined;
+  readonly days?: number | undefined;
+};
+
+export type MemberCertificates = { readonly server: IssuedCertificate; readonly peer: IssuedCertificate };
+
+/** The file stem of a member's peer certificate. */
+export function peerCertificateName(member: string): string {
+  return `${member}-peer`;
+}
+
+/**
+ * The two certificates a member needs, in one step, with the same SANs: `<name>` (server profile, for its client
+ * listener: --cert-file/--key-file) and `<name>-peer` (peer profile: --peer-cert-file/--peer-key-file). Both names
+ * are checked free before anything is written, and if the second cannot be issued the first is removed again, so
+ * a member never gets half its certificates.
+ */
+export async function issueMemberCertificates(dir: string, opts: MemberCertificateOptions): Promise<MemberCertificates> {
+  const peerName = peerCertificateName(checkName(opts.name));
+  const common = { ips: opts.ips, dns: opts.dns, days: opts.days };
+  // Validate both requests (and the CA) before the first key is generated.
+  checkRequest({ profile: 'server', name: opts.name, ...common });
+  checkRequest({ profile: 'peer', name: peerName, ...common });
+  for (const stem of [opts.name, peerName]) {
+    for (const ext of ['crt', 'key']) {
+      const path = join(dir, `${stem}.${ext}`);
+      if (await exists(path)) {
+        throw new PkiExistsError(`pki: ${path} already exists: member ${opts.name} already has certificates; renew them with "kvctl cert renew --dir ${dir} --name ${stem}"`);
+      }
+    }
+  }
+  const server = await issueCertificate(dir, { profile: 'server', name: opts.name, ...common });
+  try {
+    const peer = await issueCertificate(dir, { profile: 'peer', name: peerName, ...common });
+    return { server, peer };
+  } catch (err) {
+    await unlink(server.certFile).catch(() => {});
+    await unlink(server.keyFile).catch(() => {});
+    throw err;
+  }
 }
 
 /** The profile a certificate was issued with, from its extended key usages; only kvctl's three can be renewed. */
@@ -262,16 +309,6 @@ export type SelfSignedOptions = {
   readonly hosts: readonly string[];
   readonly days?: number | undefined;
 };
-
-/** The host part of `host`, `host:port`, `[v6]:port` or a URL. */
-function hostOf(value: string): string {
-  let rest = value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '');
-  if (rest.startsWith('[')) return rest.slice(1, rest.indexOf(']') > 0 ? rest.indexOf(']') : undefined);
-  if (isIP(rest) === 6) return rest;
-  const colon = rest.lastIndexOf(':');
-  if (colon >= 0) rest = rest.slice(0, colon);
-  return rest;
-}
 
 /**
  * A self-signed certificate and key for etcd's `--auto-tls` / `--peer-auto-tls`: IP SANs for the addresses among

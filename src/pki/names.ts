@@ -96,3 +96,16 @@ export function checkProfile(profile: string): Profile {
 export function unique(values: readonly string[]): string[] {
   return [...new Set(values)];
 }
+
+/** The host part of `host`, `host:port`, `[v6]:port`, a bare IPv6 address, or a URL (`https://host:port/path`). */
+export function hostOf(value: string): string {
+  let rest = value.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '');
+  if (rest.startsWith('[')) {
+    const end = rest.indexOf(']');
+    return end > 0 ? rest.slice(1, end) : rest.slice(1);
+  }
+  if (isIP(rest) === 6) return rest;
+  const colon = rest.lastIndexOf(':');
+  if (colon >= 0) rest = rest.slice(0, colon);
+  return rest;
+}

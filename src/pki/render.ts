@@ -17,11 +17,12 @@ export function sanText(info: CertificateInfo): string {
   return all.length === 0 ? 'none' : all.join(', ');
 }
 
-/** `364 days left`, `expires today`, `expired 3 days ago`. */
+/** `364 days left`, `expires within a day`, `expired 3 days ago`. */
 export function daysLeftText(info: CertificateInfo): string {
   if (info.daysLeft >= 0) return info.daysLeft === 0 ? 'expires within a day' : `${info.daysLeft} day${info.daysLeft === 1 ? '' : 's'} left`;
-  const ago = -info.daysLeft;
-  return `expired ${ago} day${ago === 1 ? '' : 's'} ago`;
+  // daysLeft is rounded down: -1 is the first day after expiry.
+  const ago = -info.daysLeft - 1;
+  return ago === 0 ? 'expired less than a day ago' : `expired ${ago} day${ago === 1 ? '' : 's'} ago`;
 }
 
 /** `server (serverAuth)`, `ca`, `client (clientAuth)`. */
