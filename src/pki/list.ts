@@ -6,6 +6,7 @@ import { type X509Certificate, createPrivateKey } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { PkiNotFoundError } from './errors.js';
 import { exists, keyFileMode, readTextFile } from './files.js';
 import { type CertificateInfo, describeCertificate, parseCertificates } from './inspect.js';
 import { completePendingRenewals } from './issue.js';
@@ -53,8 +54,17 @@ async function keyModeWarning(keyFile: string): Promise<string[]> {
 
 /** Lists every `*.crt` in `dir` (sorted by name, `ca` first), finishing interrupted renewals first. */
 export async function listCertificates(dir: string, now: Date = new Date()): Promise<CertificateListEntry[]> {
-  await completePendingRenewals(dir);
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.crt')).sort((a, b) => (a === caCertFile ? -1 : b === caCertFile ? 1 : a.localeCompare(b)));
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new PkiNotFoundError(`pki: the directory ${dir} does not exist: create a CA there with "kvctl cert ca init --dir ${dir}"`, { cause: err });
+    }
+    throw err;
+  }
+  if ((await completePendingRenewals(dir)).length > 0) names = await readdir(dir);
+  const files = names.filter((f) => f.endsWith('.crt')).sort((a, b) => (a === caCertFile ? -1 : b === caCertFile ? 1 : a.localeCompare(b)));
   let ca: X509Certificate | undefined;
   if (files.includes(caCertFile)) {
     try {

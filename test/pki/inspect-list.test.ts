@@ -128,4 +128,8 @@ describe('listCertificates', () => {
     assert.equal(by('stranger').signedByCa, false);
     assert.match(by('stranger').warnings.join('\n'), /not signed by this directory's CA \(issuer CN=kvctl CA [0-9a-f]{8}\)/);
   });
+
+  it('says how to start when the directory does not exist', async () => {
+    await assert.rejects(listCertificates(join(root, 'none')), /the directory .*none does not exist: create a CA there with "kvctl cert ca init --dir/);
+  });
 });
