@@ -339,7 +339,8 @@ function dial(opts: ConnectionOptions, timeoutMs: number, settleMs: number): Pro
     socket.on('session', () => {
       if (info !== undefined) finish({ kind: 'accepted', socketInfo: info });
     });
-    socket.once('error', (error) => finish({ kind: 'error', error, socketInfo: info }));
+    // on, not once: a second 'error' after finish() must not become an uncaught exception.
+    socket.on('error', (error) => finish({ kind: 'error', error, socketInfo: info }));
     socket.once('close', () => finish({ kind: 'closed', socketInfo: info }));
   });
 }

@@ -5,7 +5,7 @@
  * Profiles and what etcd needs of them:
  * - server: serverAuth. A member's client listener (`--cert-file`).
  * - peer: serverAuth + clientAuth. A member's peer listener, which also dials the other members with it
- *   (`--peer-cert-file`), and what etcd uses for its own gRPC gateway connections.
+ *   (`--peer-cert-file`).
  * - client: clientAuth; the CN is the user name etcd's CN-based authentication uses.
  * Server and peer certificates need at least one SAN: clients check the address they dial against the SANs only.
  */
