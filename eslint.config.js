@@ -106,6 +106,8 @@ const LAYERS = [
     packages: true,
   },
   { from: 'src/client', allow: ['src/base', 'src/proto', 'src/client'], builtins: true, packages: true },
+  // The certificate authority: a library for the CLI, the node's --auto-tls and the agent.
+  { from: 'src/pki', allow: ['src/base', 'src/pki'], builtins: true, packages: true },
   {
     from: 'src/agent',
     allow: ['src/base', 'src/client', 'src/agent', 'src/server/index.ts'],
@@ -120,7 +122,7 @@ const LAYERS = [
   },
   {
     from: 'src/commands',
-    allow: ['src/base', 'src/client', 'src/agent/index.ts', 'src/server/index.ts', 'src/cli'],
+    allow: ['src/base', 'src/client', 'src/agent/index.ts', 'src/server/index.ts', 'src/pki/index.ts', 'src/cli'],
     builtins: true,
     packages: true,
   },
