@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type ProcessResult, etcdctl, runProcess } from '../support/etcd.js';
 import { type Cluster, type ClusterMember, startCluster } from '../support/cluster.js';
-import { freePort } from '../support/kvnode.js';
+import { freePort } from '../support/ports.js';
 import { root } from './kvctl.js';
 
 type Run = { code: number; out: string; err: string };
@@ -79,10 +80,6 @@ function withoutListed(json: string, prefix: string): string {
   const kept = items.filter((item) => !item.startsWith(prefix));
   assert.equal(kept.length, items.length - 1, json);
   return `${json.slice(0, start)}{${kept.join('},{')}}${json.slice(end)}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

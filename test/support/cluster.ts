@@ -40,7 +40,11 @@ import { join } from 'node:path';
 import { EtcdClient, type HashKVResponse, type StatusResponse } from '../../src/client/index.js';
 import { root } from '../e2e/kvctl.js';
 import { type FaultMode, type FaultProxy, httpHeaderSource, startFaultProxy } from './fault-proxy.js';
-import { freePort } from './kvnode.js';
+import { freePort } from './ports.js';
+import { waitExit, waitFor } from './wait.js';
+
+/** Re-exported: the cluster tests (cluster-fault-suite.ts among them) have always taken it from here. */
+export { waitFor } from './wait.js';
 
 export type ClusterKind = 'etcd' | 'kvctl';
 
@@ -172,43 +176,6 @@ const UNIDENTIFIED = 'unidentified';
 function flavorOf(kind: ClusterKind): Flavor {
   if (kind === 'etcd') return { command: process.env.ETCD_BIN ?? 'etcd', prefixArgs: [], cwd: undefined, peerSource: 'x-server-from' };
   return { command: process.execPath, prefixArgs: [join(root, 'bin/run.js'), 'node'], cwd: root, peerSource: 'address' };
-}
-
-// ---- helpers ----
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Polls `check` every `intervalMs` until it returns a value other than undefined/false, and returns that value;
- * throws after `timeoutMs` naming `what`. An error thrown by `check` ends the wait at once (a check that should
- * retry on errors catches them itself).
- */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  opts: { timeoutMs: number; intervalMs?: number; what: string },
-): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}`);
-    await sleep(opts.intervalMs ?? 50);
-  }
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once('exit', onExit);
-  });
 }
 
 const LOG_LIMIT = 256 * 1024;
