@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { type EtcdHandle, type ProcessResult, etcdctl, runProcess, startEtcd } from '../support/etcd.js';
+import { withoutClientLogs } from '../support/etcdctl.js';
 import { freePort } from '../support/ports.js';
 import { root } from './kvctl.js';
 
@@ -38,13 +39,7 @@ async function ctl(args: readonly string[], input?: string | Buffer): Promise<Ru
   return { ...r, out: r.stdout.toString('utf8') };
 }
 
-/** etcdctl's stderr without the client library's JSON log lines. */
-function ctlErr(r: Run): string {
-  return r.stderr
-    .split('\n')
-    .filter((l) => !l.startsWith('{"level":'))
-    .join('\n');
-}
+const ctlErr = (r: Run): string => withoutClientLogs(r.stderr);
 
 /** Masks the numbers that depend on when a write happened: revisions, and durations. */
 function mask(text: string): string {

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ClusterApi } from '../../src/client/index.js';
 import { type Cluster, type ClusterKind, type ClusterMember, startCluster } from '../support/cluster.js';
-import { type EtcdctlRun, etcdctl } from '../support/etcdctl.js';
+import { type EtcdctlRun, etcdctl, withoutClientLogs } from '../support/etcdctl.js';
 import { freePort } from '../support/ports.js';
 import { reapProcess, releaseProcess } from '../support/reaper.js';
 import { waitFor } from '../support/wait.js';
@@ -25,12 +25,7 @@ import { kvctl, root } from './kvctl.js';
 
 const kind: ClusterKind = process.env.KVCTL_ETCDCTL_SUITE_KIND === 'etcd' ? 'etcd' : 'kvctl';
 
-/** etcdctl's stderr without the client library's JSON log lines (they say what it retried, not what failed). */
-const errOf = (r: EtcdctlRun): string =>
-  r.stderr
-    .split('\n')
-    .filter((l) => !l.startsWith('{"level":'))
-    .join('\n');
+const errOf = (r: EtcdctlRun): string => withoutClientLogs(r.stderr);
 
 /** The client library's warnings about calls it had to retry ("retrying of unary invoker failed"...). */
 const retriesOf = (r: EtcdctlRun): string[] => r.stderr.split('\n').filter((l) => l.startsWith('{"level":"warn"'));

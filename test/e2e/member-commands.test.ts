@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type ProcessResult, etcdctl, runProcess } from '../support/etcd.js';
+import { withoutClientLogs } from '../support/etcdctl.js';
 import { type Cluster, type ClusterMember, startCluster } from '../support/cluster.js';
 import { freePort } from '../support/ports.js';
 import { root } from './kvctl.js';
@@ -29,11 +30,7 @@ async function kvctl(args: readonly string[]): Promise<Run> {
 /** etcdctl's run, without the client library's JSON log lines on stderr. */
 async function ctl(args: readonly string[]): Promise<Run> {
   const r: ProcessResult = await etcdctl(args);
-  const err = r.stderr
-    .split('\n')
-    .filter((l) => !l.startsWith('{"level":'))
-    .join('\n');
-  return { code: r.code, out: r.stdout.toString('utf8'), err };
+  return { code: r.code, out: r.stdout.toString('utf8'), err: withoutClientLogs(r.stderr) };
 }
 
 /**
