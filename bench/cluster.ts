@@ -30,6 +30,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials, Metadata } from '@grpc/grpc-js';
 
@@ -66,8 +67,6 @@ const FAILOVER_LIMIT_MS = 30_000;
 function say(line: string): void {
   (json ? process.stderr : process.stdout).write(`${line}\n`);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -4,14 +4,15 @@
 //   node --import tsx bench/node.ts [--quick]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import { credentials } from '@grpc/grpc-js';
 
 import { KVClient, PutRequest, RangeRequest } from '../src/proto/gen/etcdserverpb/rpc.js';
+import { freePort } from '../test/support/ports.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -19,17 +20,6 @@ const SECONDS = quick ? 2 : 5;
 const KEYS = 10_000;
 const VALUE = Buffer.alloc(256, 'v');
 const CONNS = 8;
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 interface Target {
   name: string;
@@ -55,7 +45,7 @@ async function start(kind: 'etcd' | 'kvctl'): Promise<Target> {
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((r) => client.put(PutRequest.fromPartial({ key: Buffer.from('warm'), value: VALUE }), (e) => r(!e)));
     if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   client.close();
   return t;

@@ -10,17 +10,9 @@ import { ClientError, EtcdClient, compare, op, toBytes, txnRequest } from '../..
 import { GrpcCode, etcdErrors } from '../../src/proto/errors.js';
 import { KVService, type PutResponse, type RangeResponse } from '../../src/proto/gen/etcdserverpb/rpc.js';
 import { type EtcdHandle, startEtcd } from '../support/etcd.js';
+import { freePort } from '../support/ports.js';
 
 const b = (...bytes: number[]): Buffer => Buffer.from(bytes);
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** A TCP server that accepts connections and never answers: a gRPC dial to it stays "connecting". */
 async function silentServer(): Promise<{ endpoint: string; close: () => Promise<void> }> {
@@ -187,7 +179,7 @@ describe('EtcdClient connection handling', () => {
   });
 
   it('fails fast and names the endpoint when nothing listens there', async () => {
-    const ep = `127.0.0.1:${await closedPort()}`;
+    const ep = `127.0.0.1:${await freePort()}`;
     const start = Date.now();
     await assert.rejects(
       EtcdClient.connect({ endpoints: ep, dialTimeoutMs: 2000 }),
@@ -212,7 +204,7 @@ describe('EtcdClient connection handling', () => {
   });
 
   it('lists every endpoint when none can be reached', async () => {
-    const a = `127.0.0.1:${await closedPort()}`;
+    const a = `127.0.0.1:${await freePort()}`;
     const silent = await silentServer();
     cleanups.push(silent.close);
     const client = EtcdClient.create({ endpoints: [a, silent.endpoint], dialTimeoutMs: 200 });
@@ -227,7 +219,7 @@ describe('EtcdClient connection handling', () => {
   });
 
   it('fails over to the next endpoint and keeps using the one that works', async () => {
-    const dead = `127.0.0.1:${await closedPort()}`;
+    const dead = `127.0.0.1:${await freePort()}`;
     const silent = await silentServer();
     cleanups.push(silent.close);
     const client = await EtcdClient.connect({ endpoints: [dead, silent.endpoint, etcd.endpoint], dialTimeoutMs: 300 });
@@ -260,7 +252,7 @@ describe('EtcdClient connection handling', () => {
   });
 
   it('calls a pinned endpoint only', async () => {
-    const dead = `127.0.0.1:${await closedPort()}`;
+    const dead = `127.0.0.1:${await freePort()}`;
     const client = EtcdClient.create({ endpoints: [etcd.endpoint, dead] });
     cleanups.push(() => client.close());
     await assert.rejects(client.status(dead), isClientError((e) => assert.equal(e.message, `failed to connect to ${dead}: connection refused`)));

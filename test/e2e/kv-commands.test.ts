@@ -3,11 +3,12 @@
 // revision, so their outputs are compared with revision numbers masked; reads are compared exactly.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { type EtcdHandle, type ProcessResult, etcdctl, runProcess, startEtcd } from '../support/etcd.js';
+import { withoutClientLogs } from '../support/etcdctl.js';
+import { freePort } from '../support/ports.js';
 import { root } from './kvctl.js';
 
 type Run = ProcessResult & { out: string };
@@ -38,13 +39,7 @@ async function ctl(args: readonly string[], input?: string | Buffer): Promise<Ru
   return { ...r, out: r.stdout.toString('utf8') };
 }
 
-/** etcdctl's stderr without the client library's JSON log lines. */
-function ctlErr(r: Run): string {
-  return r.stderr
-    .split('\n')
-    .filter((l) => !l.startsWith('{"level":'))
-    .join('\n');
-}
+const ctlErr = (r: Run): string => withoutClientLogs(r.stderr);
 
 /** Masks the numbers that depend on when a write happened: revisions, and durations. */
 function mask(text: string): string {
@@ -60,14 +55,6 @@ function oneLineErr(r: Run): string {
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
   return lines[0] ?? '';
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 describe('kvctl key-value and endpoint commands against a real etcd, compared with etcdctl', () => {
@@ -218,7 +205,7 @@ describe('kvctl key-value and endpoint commands against a real etcd, compared wi
   });
 
   it('endpoint health/status with an unreachable endpoint: exit 1, the endpoint named, the others still reported', async () => {
-    const dead = `127.0.0.1:${await closedPort()}`;
+    const dead = `127.0.0.1:${await freePort()}`;
     const eps = `--endpoints=${etcd.endpoint},${dead}`;
     const health = await kvctl([eps, 'endpoint', 'health']);
     assert.equal(health.code, 1);
@@ -241,7 +228,7 @@ describe('kvctl key-value and endpoint commands against a real etcd, compared wi
   });
 
   it('an unreachable endpoint: one clear line naming it, exit 2, fast; --json gives the error shape', async () => {
-    const dead = `127.0.0.1:${await closedPort()}`;
+    const dead = `127.0.0.1:${await freePort()}`;
     await ctl([ep, 'put', 'u/k', 'alpha']);
     const start = Date.now();
     const r = await kvctl([`--endpoints=${dead}`, 'get', 'k']);

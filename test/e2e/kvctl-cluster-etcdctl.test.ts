@@ -13,24 +13,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ClusterApi } from '../../src/client/index.js';
-import { type Cluster, type ClusterKind, type ClusterMember, startCluster, waitFor } from '../support/cluster.js';
-import { type EtcdctlRun, etcdctl } from '../support/etcdctl.js';
-import { freePort } from '../support/kvnode.js';
+import { type Cluster, type ClusterKind, type ClusterMember, startCluster } from '../support/cluster.js';
+import { type EtcdctlRun, etcdctl, withoutClientLogs } from '../support/etcdctl.js';
+import { freePort } from '../support/ports.js';
 import { reapProcess, releaseProcess } from '../support/reaper.js';
+import { waitFor } from '../support/wait.js';
 import { kvctl, root } from './kvctl.js';
 
 const kind: ClusterKind = process.env.KVCTL_ETCDCTL_SUITE_KIND === 'etcd' ? 'etcd' : 'kvctl';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** etcdctl's stderr without the client library's JSON log lines (they say what it retried, not what failed). */
-const errOf = (r: EtcdctlRun): string =>
-  r.stderr
-    .split('\n')
-    .filter((l) => !l.startsWith('{"level":'))
-    .join('\n');
+const errOf = (r: EtcdctlRun): string => withoutClientLogs(r.stderr);
 
 /** The client library's warnings about calls it had to retry ("retrying of unary invoker failed"...). */
 const retriesOf = (r: EtcdctlRun): string[] => r.stderr.split('\n').filter((l) => l.startsWith('{"level":"warn"'));

@@ -15,14 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ClientError, LeaseApi, type Watch, type WatchEvent, type WatchResponse, WatchSession } from '../../src/client/index.js';
-import { type Cluster, type ClusterMember, startCluster, waitFor } from '../support/cluster.js';
+import { type Cluster, type ClusterMember, startCluster } from '../support/cluster.js';
 import { etcdctl } from '../support/etcdctl.js';
 import { reapProcess, releaseProcess } from '../support/reaper.js';
+import { waitFor } from '../support/wait.js';
 import { kvctl } from './kvctl.js';
 
-const sleep = (t: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, t));
 const ms = (t: number): string => `${Math.round(t)} ms`;
 const hex = (id: bigint | undefined): string => (id ?? 0n).toString(16);
 

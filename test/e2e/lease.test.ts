@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { EtcdClient, LeaseApi } from '../../src/client/index.js';
 import { type EtcdHandle, startEtcd } from '../support/etcd.js';
@@ -17,8 +18,6 @@ import { kvctl, root } from './kvctl.js';
  * rounded up), and a new leader extends leases by 0.5 s.
  */
 const NODE_ARGS = ['--election-timeout', '500', '--heartbeat-interval', '100'];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `check` holds or `ms` pass; returns whether it held. */
 async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {

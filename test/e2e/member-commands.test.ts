@@ -1,15 +1,19 @@
 // End-to-end: kvctl's membership commands (`member add|remove|update|list|promote`), `endpoint hashkv` and
-// `move-leader` against a real 3-member etcd 3.4 cluster (127.0.0.1, .2, .3), next to the real etcdctl. Where the
-// output cannot depend on who ran the command, both must print the same bytes and exit with the same code; where
-// it holds a fresh random member ID, the outputs must agree once that ID is masked. The member added by kvctl is
-// started with the ETCD_* settings kvctl printed, which proves them right. Built CLI: `npm run build` first.
+// `move-leader` against a real 3-member etcd 3.4 cluster (127.0.0.1, .2, .3, and a member joined on 127.0.0.4;
+// test/support/cluster.ts), next to the real etcdctl. Where the output cannot depend on who ran the command, both
+// must print the same bytes and exit with the same code; where it holds a fresh random member ID, the outputs must
+// agree once that ID is masked. The member added by kvctl is started with the ETCD_* settings kvctl printed, which
+// proves them right. Built CLI: `npm run build` first.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type ProcessResult, etcdctl, runProcess } from '../support/etcd.js';
-import { type ClusterMember, type EtcdCluster, reserveMember, startEtcdCluster, startMember } from '../support/etcd-cluster.js';
+import { withoutClientLogs } from '../support/etcdctl.js';
+import { type Cluster, type ClusterMember, startCluster } from '../support/cluster.js';
+import { freePort } from '../support/ports.js';
 import { root } from './kvctl.js';
 
 type Run = { code: number; out: string; err: string };
@@ -26,11 +30,7 @@ async function kvctl(args: readonly string[]): Promise<Run> {
 /** etcdctl's run, without the client library's JSON log lines on stderr. */
 async function ctl(args: readonly string[]): Promise<Run> {
   const r: ProcessResult = await etcdctl(args);
-  const err = r.stderr
-    .split('\n')
-    .filter((l) => !l.startsWith('{"level":'))
-    .join('\n');
-  return { code: r.code, out: r.stdout.toString('utf8'), err };
+  return { code: r.code, out: r.stdout.toString('utf8'), err: withoutClientLogs(r.stderr) };
 }
 
 /**
@@ -79,10 +79,6 @@ function withoutListed(json: string, prefix: string): string {
   return `${json.slice(0, start)}{${kept.join('},{')}}${json.slice(end)}`;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Runs a membership change, again while etcd refuses it with "unhealthy cluster": etcd (strict reconfig check)
  * changes membership only once the leader has been connected to every voting member for 5 s, which a member that
@@ -97,8 +93,15 @@ async function whenHealthy(change: () => Promise<Run>): Promise<Run> {
   return r;
 }
 
+/** A URL on `host` where nothing listens: a peer URL for a member that is added but never started. */
+async function unusedUrl(host: string): Promise<string> {
+  return `http://${host}:${await freePort(host)}`;
+}
+
 describe('kvctl member, endpoint hashkv and move-leader against a real 3-member etcd, compared with etcdctl', () => {
-  let cluster: EtcdCluster;
+  let cluster: Cluster;
+  /** m1..m3, the members the cluster started with (the handle also holds m4 once it is prepared). */
+  let initial: readonly ClusterMember[];
   /** --endpoints with one member: the answers then come from the same member for both tools. */
   let one: string;
   let all: string;
@@ -114,9 +117,11 @@ describe('kvctl member, endpoint hashkv and move-leader against a real 3-member 
 
   before(async () => {
     assert.ok(existsSync(join(root, 'dist/commands/member/list.js')), 'dist/ is missing or stale: run `npm run build`');
-    cluster = await startEtcdCluster({ size: 3 });
+    // Fast heartbeats and elections: joins and leader moves take well under a second.
+    cluster = await startCluster({ kind: 'etcd', size: 3, heartbeatMs: 50, electionMs: 500 });
+    initial = [...cluster.members];
     one = `--endpoints=${cluster.members[0]?.endpoint}`;
-    all = `--endpoints=${cluster.endpoints}`;
+    all = `--endpoints=${cluster.endpoints.join(',')}`;
     const status = await ctl([one, 'endpoint', 'status', '-w', 'json']);
     clusterHex = BigInt(/"cluster_id":(\d+)/.exec(status.out)?.[1] ?? '0').toString(16);
     for (let i = 0; i < 5; i++) assert.equal((await ctl([one, 'put', `k${i}`, `v${i}`])).code, 0);
@@ -152,7 +157,7 @@ describe('kvctl member, endpoint hashkv and move-leader against a real 3-member 
     }
     // An endpoint nobody listens on (etcdctl waits out its command timeout and says "context deadline exceeded";
     // kvctl says why at once): the others are still printed, and the exit code is etcdctl's.
-    const dead = (await reserveMember('127.0.0.3')).endpoint;
+    const dead = `127.0.0.3:${await freePort('127.0.0.3')}`;
     const r = await kvctl([`${all},${dead}`, 'endpoint', 'hashkv']);
     assert.equal(r.code, 1);
     assert.equal(r.out.trimEnd().split('\n').length, 3);
@@ -182,36 +187,37 @@ describe('kvctl member, endpoint hashkv and move-leader against a real 3-member 
   });
 
   it('member add --learner: prints the ETCD_* settings; the member starts with them, catches up and is promoted', async () => {
-    const addr = await reserveMember('127.0.0.1');
+    const m4 = await cluster.prepareMember({ name: 'm4' });
     const before = await members();
-    const add = await whenHealthy(() => kvctl([one, 'member', 'add', 'm4', `--peer-urls=${addr.peerUrl}`, '--learner']));
+    const add = await whenHealthy(() => kvctl([one, 'member', 'add', 'm4', `--peer-urls=${m4.peerUrl}`, '--learner']));
     assert.equal(add.code, 0, add.err);
     const lines = add.out.split('\n');
     const id = /^Member ([ 0-9a-f]{16}) added to cluster /.exec(lines[0] ?? '')?.[1]?.trim() ?? '';
     assert.equal(lines[0], `Member ${pad16(id)} added to cluster ${pad16(clusterHex)}`);
     const after = await members();
     const added = after.find((m) => m.id === id);
-    assert.deepEqual(added, { id, status: 'unstarted', name: '', peers: addr.peerUrl, clients: '', learner: true });
+    assert.deepEqual(added, { id, status: 'unstarted', name: '', peers: m4.peerUrl, clients: '', learner: true });
     assert.equal(after.length, before.length + 1);
     const initialCluster = after.map((m) => `${m.id === id ? 'm4' : m.name}=${m.peers}`).join(',');
     assert.deepEqual(lines.slice(1), [
       '',
       'ETCD_NAME="m4"',
       `ETCD_INITIAL_CLUSTER="${initialCluster}"`,
-      `ETCD_INITIAL_ADVERTISE_PEER_URLS="${addr.peerUrl}"`,
+      `ETCD_INITIAL_ADVERTISE_PEER_URLS="${m4.peerUrl}"`,
       'ETCD_INITIAL_CLUSTER_STATE="existing"',
       '',
     ]);
 
     // Start it exactly as an operator would: the printed lines as its environment.
     const env = Object.fromEntries(lines.filter((l) => l.startsWith('ETCD_')).map((l) => [l.slice(0, l.indexOf('=')), JSON.parse(l.slice(l.indexOf('=') + 1)) as string]));
-    joined = await startMember(addr, env);
+    await cluster.startJoining(m4, { env });
+    joined = m4;
     let started: MemberRow | undefined;
     for (let i = 0; i < 50 && started?.status !== 'started'; i++) {
       started = (await members()).find((m) => m.id === id);
       if (started?.status !== 'started') await sleep(100);
     }
-    assert.deepEqual(started, { id, status: 'started', name: 'm4', peers: addr.peerUrl, clients: addr.clientUrl, learner: true });
+    assert.deepEqual(started, { id, status: 'started', name: 'm4', peers: m4.peerUrl, clients: m4.clientUrl, learner: true });
     await Promise.all(['simple', 'table', 'json', 'fields'].map((w) => same([one, 'member', 'list', `-w=${w}`])));
 
     // Promote: etcd refuses until the learner has caught up with the leader, so retry for a while.
@@ -235,11 +241,11 @@ describe('kvctl member, endpoint hashkv and move-leader against a real 3-member 
     // A fresh peer URL for every add: etcd derives a member's ID from its peer URLs and the time in seconds, and
     // refuses a removed ID for good ("member not found"), so the same URL twice in a second would fail.
     const masked = async (tool: (a: readonly string[]) => Promise<Run>, w: string): Promise<string> => {
-      const addr = await reserveMember('127.0.0.2');
-      const add = await whenHealthy(() => tool([one, 'member', 'add', 'm5', `--peer-urls=${addr.peerUrl}`, `-w=${w}`]));
+      const peerUrl = await unusedUrl('127.0.0.2');
+      const add = await whenHealthy(() => tool([one, 'member', 'add', 'm5', `--peer-urls=${peerUrl}`, `-w=${w}`]));
       assert.equal(add.code, 0, add.err);
       const list = await members();
-      const id = list.find((m) => m.peers === addr.peerUrl)?.id ?? '';
+      const id = list.find((m) => m.peers === peerUrl)?.id ?? '';
       assert.notEqual(id, '');
       const remove = await whenHealthy(() => tool([one, 'member', 'remove', id]));
       assert.deepEqual([remove.code, remove.out], [0, `Member ${pad16(id)} removed from cluster ${pad16(clusterHex)}\n`]);
@@ -251,7 +257,7 @@ describe('kvctl member, endpoint hashkv and move-leader against a real 3-member 
         assert.ok(out.includes(`\n${initialCluster}\n`), out);
         out = out.replace(initialCluster, 'ETCD_INITIAL_CLUSTER=<as listed>');
       }
-      out = out.replaceAll(pad16(id), 'NEW-ID').replaceAll(BigInt(`0x${id}`).toString(), 'NEW-ID').replaceAll(addr.peerUrl, 'NEW-URL');
+      out = out.replaceAll(pad16(id), 'NEW-ID').replaceAll(BigInt(`0x${id}`).toString(), 'NEW-ID').replaceAll(peerUrl, 'NEW-URL');
       return w === 'json' ? withoutListed(out, '"ID":NEW-ID,') : out;
     };
     for (const w of ['simple', 'json']) {
@@ -295,7 +301,7 @@ describe('kvctl member, endpoint hashkv and move-leader against a real 3-member 
 
     // The leader not among --endpoints; a transferee that is not a member; bad arguments.
     const leader = await leaderOf();
-    const followers = cluster.members.filter((m) => m.endpoint !== leader.endpoint).map((m) => m.endpoint);
+    const followers = initial.filter((m) => m.endpoint !== leader.endpoint).map((m) => m.endpoint);
     const noLeader = await same([`--endpoints=${followers.join(',')}`, 'move-leader', other]);
     assert.equal(noLeader.code, 128);
     await sameFailures([all, 'move-leader'], [['1234'], ['zz'], []]);
@@ -309,7 +315,7 @@ describe('kvctl member, endpoint hashkv and move-leader against a real 3-member 
     assert.ok(m4);
     const r = await whenHealthy(() => kvctl([one, 'member', 'remove', m4.id]));
     assert.deepEqual([r.code, r.out, r.err], [0, `Member ${pad16(m4.id)} removed from cluster ${pad16(clusterHex)}\n`, '']);
-    await joined?.stop();
+    await joined?.kill9();
     assert.deepEqual((await members()).map((m) => m.name).sort(), ['m1', 'm2', 'm3']);
     await same([one, 'member', 'remove', m4.id]);
     const hk = await same([one, 'endpoint', 'hashkv', '--cluster']);

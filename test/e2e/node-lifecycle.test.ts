@@ -10,7 +10,8 @@ import { credentials } from '@grpc/grpc-js';
 
 import { KVClient, type PutResponse } from '../../src/proto/gen/etcdserverpb/rpc.js';
 import { etcdctl } from '../support/etcdctl.js';
-import { type KvNode, freePort, removeDir, startKvNode } from '../support/kvnode.js';
+import { type KvNode, removeDir, startKvNode } from '../support/kvnode.js';
+import { freePort } from '../support/ports.js';
 import { kvctl } from './kvctl.js';
 
 const nodes: KvNode[] = [];

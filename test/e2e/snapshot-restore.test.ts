@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { startEtcd } from '../support/etcd.js';
 import { b64, etcdctl, parseJson } from '../support/etcdctl.js';
-import { type KvNode, freePort, removeDir, startKvNode } from '../support/kvnode.js';
+import { type KvNode, removeDir, startKvNode } from '../support/kvnode.js';
+import { freePort } from '../support/ports.js';
 import { kvctl } from './kvctl.js';
 
 type Header = { cluster_id: number | string; member_id: number | string; revision: number };

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
 
@@ -15,7 +16,6 @@ import { type KvNode, removeDir, startKvNode } from '../support/kvnode.js';
 import { root } from './kvctl.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A spawned watcher: output collected as it comes, waited on with a deadline, killed at the end. */
 class Proc {

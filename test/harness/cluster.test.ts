@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { startCluster, waitFor } from '../support/cluster.js';
+import { startCluster } from '../support/cluster.js';
 import { HistoryRecorder, runKvOp } from '../support/history.js';
 import { checkLinearizable } from '../support/linearizability.js';
+import { waitFor } from '../support/wait.js';
 
 const alive = (pid: number): boolean => {
   try {

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { after, afterEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type FaultProxy, httpHeaderSource, startFaultProxy } from '../support/fault-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const TARGET_HOST = '127.0.0.1';
 const PROXY_HOST = '127.0.0.2';
@@ -50,15 +52,9 @@ async function dial(proxy: FaultProxy, from: string): Promise<Client> {
   return { socket, received: () => data, ended };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `cond` holds (polling), failing after `ms`. */
+/** Waits until `cond` holds (polling every 5 ms), failing after `ms`. */
 async function until(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  await waitFor(cond, { timeoutMs: ms, intervalMs: 5, what });
 }
 
 /** Resolves with 'timeout' if `p` has not settled within `ms`. */

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { SeededRng } from '../../src/base/rng.js';
-import { Event_EventType, type KeyValue } from '../../src/proto/gen/mvccpb/kv.js';
+import { Event_EventType } from '../../src/proto/gen/mvccpb/kv.js';
 import { CompactedError, FutureRevError } from '../../src/server/mvcc/errors.js';
 import type { TxnRead } from '../../src/server/mvcc/kvstore.js';
-import { type Fixture, openFixture } from './helpers.js';
+import { type Fixture, openFixture, t } from './helpers.js';
 
 interface MKv {
   readonly value: string;
@@ -53,17 +53,6 @@ function asTuple(key: string, kv: MKv, keysOnly: boolean): unknown[] {
   return [key, keysOnly ? '' : kv.value, kv.create, kv.mod, kv.version, kv.lease];
 }
 
-function fromStore(kv: KeyValue): unknown[] {
-  return [
-    kv.key.toString('latin1'),
-    kv.value.toString('latin1'),
-    Number(kv.createRevision),
-    Number(kv.modRevision),
-    Number(kv.version),
-    Number(kv.lease),
-  ];
-}
-
 async function runModel(seed: number, ops: number): Promise<void> {
   const rng = new SeededRng(seed);
   const f = openFixture({ store: { compactionBatchLimit: 1 + rng.int(8) } });
@@ -94,7 +83,7 @@ async function check(f: Fixture, rng: SeededRng, ops: number): Promise<void> {
     const sel = select(view, key, end);
     const res = reader.range(Buffer.from(key, 'latin1'), buf(end), { limit, countOnly, keysOnly, rev: 0 });
     const want = countOnly ? [] : sel.slice(0, limit > 0 ? limit : undefined).map((k) => asTuple(k, view.get(k) as MKv, keysOnly));
-    assert.deepEqual(res.kvs.map(fromStore), want, `${label} range ${JSON.stringify([key, end, limit, countOnly, keysOnly])}`);
+    assert.deepEqual(res.kvs.map(t), want, `${label} range ${JSON.stringify([key, end, limit, countOnly, keysOnly])}`);
     assert.equal(res.count, sel.length, `${label} count`);
     assert.equal(res.rev, viewRev, `${label} rev`);
   };
@@ -157,7 +146,7 @@ async function check(f: Fixture, rng: SeededRng, ops: number): Promise<void> {
         const view = m.state(at);
         const sel = select(view, key, end);
         const res = f.kv.range(Buffer.from(key, 'latin1'), buf(end), { rev });
-        assert.deepEqual(res.kvs.map(fromStore), sel.map((k) => asTuple(k, view.get(k) as MKv, false)), `op ${op} range at ${rev}`);
+        assert.deepEqual(res.kvs.map(t), sel.map((k) => asTuple(k, view.get(k) as MKv, false)), `op ${op} range at ${rev}`);
         assert.equal(res.rev, m.rev);
       }
       if (rng.int(4) === 0) checkRange(f.kv, m.state(m.rev), m.rev, `op ${op} current`);
@@ -204,7 +193,7 @@ async function check(f: Fixture, rng: SeededRng, ops: number): Promise<void> {
     for (let rev = Math.max(m.compact, 1); rev <= m.rev; rev++) {
       const view = m.state(rev);
       const res = f.kv.range(Buffer.from([0]), Buffer.from([0]), { rev });
-      assert.deepEqual(res.kvs.map(fromStore), [...view.keys()].sort(cmp).map((k) => asTuple(k, view.get(k) as MKv, false)), `final at ${rev}`);
+      assert.deepEqual(res.kvs.map(t), [...view.keys()].sort(cmp).map((k) => asTuple(k, view.get(k) as MKv, false)), `final at ${rev}`);
     }
   };
   full();

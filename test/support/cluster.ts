@@ -40,7 +40,11 @@ import { join } from 'node:path';
 import { EtcdClient, type HashKVResponse, type StatusResponse } from '../../src/client/index.js';
 import { root } from '../e2e/kvctl.js';
 import { type FaultMode, type FaultProxy, httpHeaderSource, startFaultProxy } from './fault-proxy.js';
-import { freePort } from './kvnode.js';
+import { freePort } from './ports.js';
+import { waitExit, waitFor } from './wait.js';
+
+/** Re-exported: the cluster tests (cluster-fault-suite.ts among them) have always taken it from here. */
+export { waitFor } from './wait.js';
 
 export type ClusterKind = 'etcd' | 'kvctl';
 
@@ -145,8 +149,13 @@ export interface Cluster {
   /**
    * Starts a prepared member with `--initial-cluster-state existing`; `initialCluster` defaults to every member of
    * this handle (name=peerUrl), which must be the cluster's membership. Waits until it has a leader.
+   * `env`: start it as an operator would with what `member add` printed: those ETCD_* settings (ETCD_NAME,
+   * ETCD_INITIAL_CLUSTER, ETCD_INITIAL_ADVERTISE_PEER_URLS, ETCD_INITIAL_CLUSTER_STATE) become its environment,
+   * on this start and every restart, and the flags they stand for are left out: etcd refuses a setting given both
+   * ways ("conflicting environment variable ... is shadowed by corresponding command-line flag"). ETCD_NAME must be
+   * the prepared member's name.
    */
-  startJoining(member: ClusterMember, opts?: { initialCluster?: string }): Promise<void>;
+  startJoining(member: ClusterMember, opts?: { initialCluster?: string; env?: Readonly<Record<string, string>> }): Promise<void>;
   /** The last lines of every member's log, for failure messages. */
   logTails(lines?: number): string;
   /** Kills everything, closes proxies and clients, removes the data directories. Idempotent. */
@@ -169,44 +178,12 @@ function flavorOf(kind: ClusterKind): Flavor {
   return { command: process.execPath, prefixArgs: [join(root, 'bin/run.js'), 'node'], cwd: root, peerSource: 'address' };
 }
 
-// ---- helpers ----
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Polls `check` every `intervalMs` until it returns a value other than undefined/false, and returns that value;
- * throws after `timeoutMs` naming `what`. An error thrown by `check` ends the wait at once (a check that should
- * retry on errors catches them itself).
- */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  opts: { timeoutMs: number; intervalMs?: number; what: string },
-): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}`);
-    await sleep(opts.intervalMs ?? 50);
-  }
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once('exit', onExit);
-  });
-}
-
 const LOG_LIMIT = 256 * 1024;
+
+/** The ETCD_* variable etcd (and `kvctl node`) reads for a flag: `--initial-cluster` is `ETCD_INITIAL_CLUSTER`. */
+function envNameOf(flag: string): string {
+  return `ETCD_${flag.replace(/^--/, '').toUpperCase().replaceAll('-', '_')}`;
+}
 
 class Member implements ClusterMember {
   readonly clientUrl: string;
@@ -215,6 +192,8 @@ class Member implements ClusterMember {
   readonly peerUrl: string;
   id: bigint | undefined;
   args: string[] = [];
+  /** ETCD_* settings this member starts with as its environment (startJoining's `env`), on top of the cluster's. */
+  bootEnv: Readonly<Record<string, string>> = {};
   private child: ChildProcess | undefined;
   private output = '';
   /** Status client, dropped after a failure so that the next call dials afresh (no reconnect backoff). */
@@ -260,7 +239,7 @@ class Member implements ClusterMember {
     if (this.output !== '') this.append(`\n--- ${this.name} started again ---\n`);
     const child = spawn(this.flavor.command, [...this.flavor.prefixArgs, ...this.args], {
       cwd: this.flavor.cwd,
-      env: { ...process.env, ...this.env },
+      env: { ...process.env, ...this.env, ...this.bootEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -413,23 +392,24 @@ class ClusterImpl implements Cluster {
     return member;
   }
 
+  /** The member's flags; those `m.bootEnv` sets as ETCD_* variables are left out (etcd refuses both at once). */
   private argsFor(m: Member, state: 'new' | 'existing', initialCluster: string): string[] {
     const extra = typeof this.opts.extraArgs === 'function' ? this.opts.extraArgs({ name: m.name, index: m.index }) : (this.opts.extraArgs ?? []);
-    return [
-      '--name', m.name,
-      '--data-dir', m.dataDir,
-      '--listen-client-urls', m.clientUrl,
-      '--advertise-client-urls', m.clientUrl,
-      '--listen-peer-urls', m.listenPeerUrl,
-      '--initial-advertise-peer-urls', m.peerUrl,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-state', state,
-      '--initial-cluster-token', this.token,
-      '--heartbeat-interval', String(this.heartbeatMs),
-      '--election-timeout', String(this.electionMs),
-      ...(this.opts.snapshotCount !== undefined ? ['--snapshot-count', String(this.opts.snapshotCount)] : []),
-      ...extra,
+    const settings: Array<[flag: string, value: string]> = [
+      ['--name', m.name],
+      ['--data-dir', m.dataDir],
+      ['--listen-client-urls', m.clientUrl],
+      ['--advertise-client-urls', m.clientUrl],
+      ['--listen-peer-urls', m.listenPeerUrl],
+      ['--initial-advertise-peer-urls', m.peerUrl],
+      ['--initial-cluster', initialCluster],
+      ['--initial-cluster-state', state],
+      ['--initial-cluster-token', this.token],
+      ['--heartbeat-interval', String(this.heartbeatMs)],
+      ['--election-timeout', String(this.electionMs)],
     ];
+    if (this.opts.snapshotCount !== undefined) settings.push(['--snapshot-count', String(this.opts.snapshotCount)]);
+    return [...settings.filter(([flag]) => !Object.hasOwn(m.bootEnv, envNameOf(flag))).flat(), ...extra];
   }
 
   private initialCluster(members: readonly Member[]): string {
@@ -572,9 +552,10 @@ class ClusterImpl implements Cluster {
     return this.addMemberSlot(o.name ?? `m${this.members.length + 1}`);
   }
 
-  async startJoining(member: ClusterMember, o: { initialCluster?: string } = {}): Promise<void> {
+  async startJoining(member: ClusterMember, o: { initialCluster?: string; env?: Readonly<Record<string, string>> } = {}): Promise<void> {
     const m = this.own(member);
     if (m.running()) throw new Error(`${m.name} is already running`);
+    m.bootEnv = o.env ?? {};
     m.args = this.argsFor(m, 'existing', o.initialCluster ?? this.initialCluster(this.members));
     m.spawn();
     await m.waitReady(this.readyTimeoutMs);

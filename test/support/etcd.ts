@@ -16,12 +16,14 @@
  * - Ports: the kernel picks free ones (bind to port 0, then release); if etcd loses the race for a port, the start
  *   is retried with new ports (up to 3 times).
  */
+import { freePort } from './ports.js';
 import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { waitExit } from './wait.js';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type StartEtcdOptions = {
   /** Member name (default `kvctl-test`). */
@@ -51,40 +53,6 @@ export type EtcdHandle = {
   stop(): Promise<void>;
 };
 
-
-/** A port the kernel considers free on `host` right now. */
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves when the child exits (immediately if it already has), or after `ms` with false. */
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once('exit', onExit);
-  });
-}
 
 async function isHealthy(clientUrl: string): Promise<boolean> {
   try {

@@ -23,6 +23,17 @@ export function etcdctl(
   });
 }
 
+/**
+ * etcdctl's stderr without the JSON log lines its client library writes there (`{"level":"warn",...}`: what it
+ * retried, not what failed): what etcdctl itself printed.
+ */
+export function withoutClientLogs(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => !line.startsWith('{"level":'))
+    .join('\n');
+}
+
 /** etcdctl's JSON output, parsed (it prints 64-bit ints as JSON numbers; keys/values base64). */
 export function parseJson(run: EtcdctlRun): Record<string, unknown> {
   if (run.code !== 0) throw new Error(`etcdctl failed (${run.code}): ${run.stderr}`);

@@ -1,24 +1,12 @@
 // Starts `kvctl node` (the built CLI) as a real process on loopback ports, for end-to-end tests.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { root } from '../e2e/kvctl.js';
-
-/** A TCP port that was free a moment ago on `host`. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './ports.js';
 
 export interface KvNode {
   readonly name: string;
@@ -104,7 +92,7 @@ export async function startKvNode(opts: StartOptions = {}): Promise<KvNode> {
       await node.kill9();
       throw new Error(`kvctl node not ready in time:\n${stderr}`);
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   return node;
 }
