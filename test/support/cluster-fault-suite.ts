@@ -17,14 +17,15 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ClientError, type EtcdClient } from '../../src/client/index.js';
-import { type Cluster, type ClusterKind, type ClusterMember, startCluster, waitFor } from './cluster.js';
+import { type Cluster, type ClusterKind, type ClusterMember, startCluster } from './cluster.js';
 import { etcdctl } from './etcdctl.js';
 import { runWorkload } from './history.js';
 import { checkLinearizable } from './linearizability.js';
+import { waitFor } from './wait.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Writers = {
   /** Writes the servers acknowledged: key -> value (every key is written once). */

@@ -43,8 +43,6 @@ import { type FaultMode, type FaultProxy, httpHeaderSource, startFaultProxy } fr
 import { freePort } from './ports.js';
 import { waitExit, waitFor } from './wait.js';
 
-/** Re-exported: the cluster tests (cluster-fault-suite.ts among them) have always taken it from here. */
-export { waitFor } from './wait.js';
 
 export type ClusterKind = 'etcd' | 'kvctl';
 
