@@ -103,3 +103,82 @@ export function checkCaBundle(pem: Buffer, what: string): X509Certificate[] {
     }
   });
 }
+
+/** One DER element: its tag, and where its content starts and ends in the buffer. */
+type Der = { tag: number; start: number; end: number };
+
+/** Reads the DER element at `pos` (definite lengths only, as DER requires). */
+function derAt(buf: Buffer, pos: number, limit: number): Der {
+  if (pos + 2 > limit) throw new TlsFileError('truncated DER');
+  const tag = buf[pos] as number;
+  let len = buf[pos + 1] as number;
+  let start = pos + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || start + n > limit) throw new TlsFileError('bad DER length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (buf[start + i] as number);
+    start += n;
+  }
+  if (start + len > limit) throw new TlsFileError('truncated DER');
+  return { tag, start, end: start + len };
+}
+
+/** The children of a constructed DER element. */
+function derChildren(buf: Buffer, parent: Der): Der[] {
+  const out: Der[] = [];
+  for (let pos = parent.start; pos < parent.end; ) {
+    const el = derAt(buf, pos, parent.end);
+    out.push(el);
+    pos = el.end;
+  }
+  return out;
+}
+
+/** A certificate serial number as upper-case hex without leading zeros (X509Certificate.serialNumber's form). */
+export function normalizeSerial(hex: string): string {
+  return hex.toUpperCase().replace(/^0+(?=.)/, '');
+}
+
+const DER_INTEGER = 0x02;
+const DER_SEQUENCE = 0x30;
+const DER_UTC_TIME = 0x17;
+const DER_GENERALIZED_TIME = 0x18;
+
+/**
+ * The serial numbers a PEM CRL revokes (RFC 5280 5.1), normalized (see normalizeSerial). As etcd's
+ * checkCRL, it reads the list only: the CRL's signature and dates are not checked. `what` names the file
+ * in errors.
+ */
+export function revokedSerials(crlPem: Buffer, what: string): Set<string> {
+  const blocks = [...crlPem.toString('latin1').matchAll(/-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/g)];
+  if (blocks.length === 0) throw new TlsFileError(`${what}: no PEM CRL found`);
+  const serials = new Set<string>();
+  for (const block of blocks) {
+    const der = Buffer.from((block[1] ?? '').replace(/\s+/g, ''), 'base64');
+    try {
+      const list = derAt(der, 0, der.length);
+      const tbs = derChildren(der, list)[0];
+      if (list.tag !== DER_SEQUENCE || tbs === undefined || tbs.tag !== DER_SEQUENCE) throw new TlsFileError('not a CertificateList');
+      const fields = derChildren(der, tbs);
+      let i = 0;
+      if (fields[i]?.tag === DER_INTEGER) i++; // version
+      i += 2; // signature algorithm, issuer
+      const isTime = (el: Der | undefined) => el !== undefined && (el.tag === DER_UTC_TIME || el.tag === DER_GENERALIZED_TIME);
+      if (!isTime(fields[i])) throw new TlsFileError('no thisUpdate');
+      i++;
+      if (isTime(fields[i])) i++; // nextUpdate
+      const revoked = fields[i];
+      if (revoked === undefined || revoked.tag !== DER_SEQUENCE) continue; // no revoked certificates
+      for (const entry of derChildren(der, revoked)) {
+        const serial = derChildren(der, entry)[0];
+        if (serial === undefined || serial.tag !== DER_INTEGER) throw new TlsFileError('revoked entry without a serial number');
+        serials.add(normalizeSerial(der.subarray(serial.start, serial.end).toString('hex')));
+      }
+    } catch (err) {
+      if (err instanceof TlsFileError) throw new TlsFileError(`${what}: malformed CRL (${err.message})`, { cause: err });
+      throw err;
+    }
+  }
+  return serials;
+}

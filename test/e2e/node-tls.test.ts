@@ -1,6 +1,6 @@
 // A `kvctl node` serving clients over TLS with client-certificate authentication, driven by the real etcdctl 3.4
 // and by kvctl's own CLI: everything works with the right certificates; a missing client certificate, one from
-// another CA and an expired one are refused (and the node logs why, as etcd does); a SAN mismatch is named; the
+// another CA, an expired one and one revoked by --client-crl-file are refused (and the node logs why, as etcd does); a SAN mismatch is named; the
 // certificate's CN is the user when auth is on; /health answers over https; a renewed server certificate is
 // used without a restart. Certificates come from the openssl CLI (test/support/tls-fixtures.ts).
 import assert from 'node:assert/strict';
@@ -82,7 +82,13 @@ describe('kvctl node with TLS and client-certificate auth', { timeout: 90_000 },
       name: 'tls0',
       clientScheme: 'https',
       extraClientHosts: ['127.0.0.2'],
-      args: ['--cert-file', pki.server.cert, '--key-file', pki.server.key, '--trusted-ca-file', pki.ca.cert, '--client-cert-auth'],
+      args: [
+        '--cert-file', pki.server.cert,
+        '--key-file', pki.server.key,
+        '--trusted-ca-file', pki.ca.cert,
+        '--client-cert-auth',
+        '--client-crl-file', pki.crl,
+      ],
     });
     ep = node.endpoint;
     ep2 = `127.0.0.2:${node.clientPort}`;
@@ -134,7 +140,7 @@ describe('kvctl node with TLS and client-certificate auth', { timeout: 90_000 },
     ok(await kvctl(['--endpoints', ep, '--insecure-skip-tls-verify', '--cert', root.cert, '--key', root.key, 'get', 'k2', '--print-value-only']), 'v2\n');
   });
 
-  test('refused without a client certificate, with one from another CA, with an expired one; the node says why', async () => {
+  test('refused without a client certificate, with one from another CA, an expired one, a revoked one; the node says why', async () => {
     const cases = [
       { name: 'none', pair: undefined, log: "tls: client didn't provide a certificate", says: 'the server requires a client certificate, and none was given (--cert, --key)' },
       {
@@ -148,6 +154,12 @@ describe('kvctl node with TLS and client-certificate auth', { timeout: 90_000 },
         pair: pki.expiredClient,
         log: 'tls: failed to verify client certificate: x509: certificate has expired or is not yet valid',
         says: 'the server refused the client certificate (CN=root): it expired on 2020-01-02T00:00:00.000Z',
+      },
+      {
+        name: 'revoked',
+        pair: pki.revokedClient,
+        log: 'transport: certificate serial 1001 revoked',
+        says: 'the server refused the client certificate (CN=root, issued by CN=kvctl test CA): it is not signed by a CA the server trusts, or it is revoked',
       },
     ];
     const [etcdctlRuns, kvctlRuns] = await Promise.all([

@@ -18,7 +18,7 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
-import { type PeerCertificate, type TLSSocket, type Server as TlsServer, createServer as createTlsServer } from 'node:tls';
+import { type DetailedPeerCertificate, type PeerCertificate, type TLSSocket, type Server as TlsServer, createServer as createTlsServer } from 'node:tls';
 
 import {
   Server as GrpcServer,
@@ -77,6 +77,17 @@ function injectedConnectionOf(call: ServerInterceptingCallInterface): object | u
 function commonNameOf(cert: PeerCertificate): string | undefined {
   const cn = (cert.subject as Record<string, string | string[] | undefined> | undefined)?.CN;
   return Array.isArray(cn) ? cn[cn.length - 1] : cn;
+}
+
+/** The serial numbers of a peer's certificate chain (Node links each certificate to its issuer). */
+function chainSerials(leaf: DetailedPeerCertificate): string[] {
+  const serials: string[] = [];
+  const seen = new Set<DetailedPeerCertificate>();
+  for (let c: DetailedPeerCertificate | undefined = leaf; c !== undefined && c.serialNumber !== undefined && !seen.has(c); c = c.issuerCertificate) {
+    seen.add(c);
+    serials.push(c.serialNumber);
+  }
+  return serials;
 }
 
 /** Go's words for a failed client-certificate check, from Node's verify code (the `rejected connection` log line). */
@@ -158,6 +169,14 @@ export async function serveClients(api: V3Api, urls: readonly URL[], opts: Clien
       socket.destroy();
       return;
     }
+    if (tlsFiles?.requireClientCert) {
+      const revoked = tlsFiles.revocation(chainSerials(socket.getPeerCertificate(true)));
+      if (revoked !== undefined) {
+        logger.warn(`rejected connection from "${socket.remoteAddress}:${socket.remotePort}" (error "${revoked}", ServerName "${socket.servername || ''}")`);
+        socket.destroy();
+        return;
+      }
+    }
     if (tlsFiles?.clientCertAuth) {
       const user = commonNameOf(socket.getPeerCertificate());
       if (user !== undefined) certificateUsers.set(socket, user);
@@ -183,7 +202,7 @@ export async function serveClients(api: V3Api, urls: readonly URL[], opts: Clien
     // Before the TLS socket of a new connection is made (tls.Server's own 'connection' listener): a
     // renewed certificate on disk is used from this connection on.
     server.prependListener('connection', () => {
-      if (files.refreshed((err) => logger.warn(`client TLS files changed but cannot be used, keeping the previous ones: ${err.message}`)) !== undefined) {
+      if (files.refresh((err) => logger.warn(`client TLS files changed but cannot be used, keeping the previous ones: ${err.message}`))) {
         tlsGeneration += 1;
         logger.info('client TLS files changed on disk: new connections use them');
       }
