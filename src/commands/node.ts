@@ -130,7 +130,7 @@ Clusters are formed as with etcd: the same --initial-cluster and --initial-clust
     'cert-file': str('cert-file', 'Path to the client server TLS cert file.'),
     'key-file': str('key-file', 'Path to the client server TLS key file.'),
     'trusted-ca-file': str('trusted-ca-file', 'Path to the client server TLS trusted CA cert file.'),
-    'client-cert-auth': bool('client-cert-auth', 'Enable client cert authentication.'),
+    'client-cert-auth': bool('client-cert-auth', 'Enable client cert authentication (the flag alone means true).'),
     'client-crl-file': str('client-crl-file', 'Path to the client certificate revocation list file.'),
   };
 

@@ -249,6 +249,23 @@ describe('kvctl node with TLS and client-certificate auth', { timeout: 90_000 },
     const kvDenied = await kv(ep, alice, 'put', 'secret', 'x');
     assert.equal(kvDenied.stderr, 'Error: etcdserver: permission denied\n');
     assert.equal(kvDenied.code, 1);
+    // Streams too: alice watches her prefix (the Watch stream is made as alice), and a put shows up.
+    const watch = spawn('etcdctl', ['--endpoints', ep, ...tlsFlags(alice), 'watch', 'alice/', '--prefix'], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(watch);
+    let watched = '';
+    watch.stdout.on('data', (d: Buffer) => (watched += d.toString()));
+    for (let i = 0; i < 50 && !watched.includes('alice/w'); i++) {
+      ok(await ctl(alice, 'put', 'alice/w', `${i}`), 'OK\n');
+      await sleep(100);
+    }
+    assert.match(watched, /^PUT\nalice\/w\n\d+\n/);
+    watch.kill('SIGTERM');
+    // A certificate naming no user gets what an unknown user gets.
+    const nobody = await ctl(pki.client('nobody'), 'get', 'alice/1');
+    assert.equal(userLines(nobody.stderr), 'Error: etcdserver: permission denied\n');
     // root's certificate is root: it reads everything and administers.
     ok(await kv(ep, root, 'get', 'secret', '--print-value-only'), 's\n');
     const users = await kv(ep, root, 'user', 'list');
