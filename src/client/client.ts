@@ -49,8 +49,6 @@ import {
 import { type Endpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
 import { ClientError, type DialFailure, connectFailureReason, fromServiceError, isNotConnected, unreachable } from './errors.js';
 import { type TlsOptions, checkServerName, explainConnectFailure, usesTls } from './tls.js';
-
-export type { TlsOptions } from './tls.js';
 import {
   type DeleteOptions,
   type Int64Input,
@@ -62,6 +60,8 @@ import {
   putRequest,
   rangeRequest,
 } from './ops.js';
+
+export type { TlsOptions } from './tls.js';
 
 export type ClientOptions = {
   /** `host:port`, `http://host:port` or `https://host:port`; a string may list several, comma separated. */

@@ -113,7 +113,8 @@ export async function serveClients(api: V3Api, urls: readonly URL[], opts: Clien
   const certificateUsers = new WeakMap<object, string>();
   const interceptors: ServerInterceptor[] = [];
   if (tlsFiles?.clientCertAuth) {
-    // The one place grpc-js shows a call's connection; the handler reads the same Metadata object.
+    // Interceptors get the call object that leads back to its connection (injectedConnectionOf), and
+    // pass on the Metadata object that the handler then reads as call.metadata.
     interceptors.push(
       (_method, call) =>
         new ServerInterceptingCall(call, {
@@ -159,20 +160,23 @@ export async function serveClients(api: V3Api, urls: readonly URL[], opts: Clien
     socket.on('error', () => socket.destroy());
   };
 
+  /** etcd's log line for a refused TLS client. */
+  const logRejected = (socket: TLSSocket, why: string) =>
+    logger.warn(`rejected connection from "${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}" (error "${why}", ServerName "${socket.servername || ''}")`);
+
   const onSecureConnection = (socket: TLSSocket) => {
     if (tlsFiles?.requireClientCert && !socket.authorized) {
       const cert = socket.getPeerCertificate();
       // Node types authorizationError as an Error; on a server socket it is the verify code (a string).
       const code = (socket.authorizationError as unknown as string | null) ?? undefined;
-      const why = clientCertFailure(code, cert !== null && Object.keys(cert).length > 0);
-      logger.warn(`rejected connection from "${socket.remoteAddress}:${socket.remotePort}" (error "${why}", ServerName "${socket.servername || ''}")`);
+      logRejected(socket, clientCertFailure(code, cert !== null && Object.keys(cert).length > 0));
       socket.destroy();
       return;
     }
     if (tlsFiles?.requireClientCert) {
       const revoked = tlsFiles.revocation(chainSerials(socket.getPeerCertificate(true)));
       if (revoked !== undefined) {
-        logger.warn(`rejected connection from "${socket.remoteAddress}:${socket.remotePort}" (error "${revoked}", ServerName "${socket.servername || ''}")`);
+        logRejected(socket, revoked);
         socket.destroy();
         return;
       }
@@ -217,7 +221,7 @@ export async function serveClients(api: V3Api, urls: readonly URL[], opts: Clien
       const why = /peer did not return a certificate/.test(err.message)
         ? "tls: client didn't provide a certificate"
         : (goTlsError(err.message) ?? err.message.trim());
-      logger.warn(`rejected connection from "${socket.remoteAddress}:${socket.remotePort}" (error "${why}", ServerName "${socket.servername || ''}")`);
+      logRejected(socket, why);
     });
     return server;
   };
