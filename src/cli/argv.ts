@@ -5,9 +5,20 @@
  */
 
 /** Global flags of kvctl's client commands that take a value (as `--flag value` or `--flag=value`). */
-const VALUED = new Set(['--endpoints', '--dial-timeout', '--command-timeout', '-w', '--write-out', '--user', '--password']);
+const VALUED = new Set([
+  '--endpoints',
+  '--dial-timeout',
+  '--command-timeout',
+  '-w',
+  '--write-out',
+  '--user',
+  '--password',
+  '--cacert',
+  '--cert',
+  '--key',
+]);
 /** Global boolean flags. */
-const BOOLEAN = new Set(['--hex', '--json']);
+const BOOLEAN = new Set(['--hex', '--json', '--insecure-skip-tls-verify']);
 
 export function moveLeadingGlobalFlags(argv: readonly string[]): string[] {
   const moved: string[] = [];

@@ -3,7 +3,13 @@
  * format, and etcdctl's way of failing.
  *
  * - Flags (also from the environment, like etcdctl's `ETCDCTL_*`): `--endpoints`, `--dial-timeout`,
- *   `--command-timeout`, `-w/--write-out`; `--hex` is exported for the commands where etcdctl's printers use it.
+ *   `--command-timeout`, `-w/--write-out`, `--user`/`--password`, and TLS: `--cacert`, `--cert`, `--key`,
+ *   `--insecure-skip-tls-verify`; `--hex` is exported for the commands where etcdctl's printers use it.
+ * - TLS as etcdctl 3.4 and clientv3 do it: any of `--cacert`/`--cert`/`--key` makes bare `host:port` endpoints
+ *   TLS too (`http://` endpoints stay plaintext, `https://` ones are always TLS). One difference: etcdctl 3.4
+ *   ignores `--insecure-skip-tls-verify` unless another TLS flag is given (fixed in etcd 3.5, which kvctl follows:
+ *   the flag alone turns TLS on without verifying the server). Unreadable or mismatched files fail before
+ *   dialing, with Go's message and etcdctl's exit code 128.
  * - `--json` is `-w json`: the command's `jsonOf(result)` is printed exactly as `-w json` prints it (etcdctl's JSON,
  *   64-bit integers intact), instead of oclif's pretty-printing of the returned object.
  * - Failures from the client (`ClientError`) and etcdctl-style usage errors (`CtlError`) print one line
@@ -12,7 +18,7 @@
  */
 import { Flags, ux } from '@oclif/core';
 
-import { type ClientOptions, ClientError, EtcdClient, defaultEndpoint } from '../client/index.js';
+import { type ClientOptions, ClientError, EtcdClient, type TlsOptions, defaultEndpoint, loadTlsFiles } from '../client/index.js';
 import { BaseCommand } from './base-command.js';
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
@@ -64,6 +70,27 @@ export const clientFlags = {
     env: 'ETCDCTL_PASSWORD',
     helpGroup: 'GLOBAL',
   }),
+  cacert: Flags.string({
+    description: 'verify certificates of TLS-enabled secure servers using this CA bundle',
+    env: 'ETCDCTL_CACERT',
+    helpGroup: 'GLOBAL',
+  }),
+  cert: Flags.string({
+    description: 'identify secure client using this TLS certificate file',
+    env: 'ETCDCTL_CERT',
+    helpGroup: 'GLOBAL',
+  }),
+  key: Flags.string({
+    description: 'identify secure client using this TLS key file',
+    env: 'ETCDCTL_KEY',
+    helpGroup: 'GLOBAL',
+  }),
+  'insecure-skip-tls-verify': Flags.boolean({
+    description: 'skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)',
+    env: 'ETCDCTL_INSECURE_SKIP_TLS_VERIFY',
+    default: false,
+    helpGroup: 'GLOBAL',
+  }),
 };
 
 /** etcdctl's `--hex`, for the commands whose printers use it (get, put, del, txn). */
@@ -89,7 +116,48 @@ export type ClientFlags = {
   'write-out': WriteOut;
   user?: string | undefined;
   password?: string | undefined;
+  cacert?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  'insecure-skip-tls-verify'?: boolean | undefined;
 };
+
+/**
+ * The TLS settings for etcdctl's TLS flags (files read and checked), or undefined without them. etcdctl's own
+ * refusals first: an empty path given explicitly (exit code 128).
+ */
+function tlsOf(flags: ClientFlags): TlsOptions | undefined {
+  for (const name of ['cacert', 'cert', 'key'] as const) {
+    if (flags[name] === '') throw new CtlError(`empty string is passed to --${name} option`, ExitCode.ExitBadArgs);
+  }
+  const tls = loadTlsFiles({
+    cacert: flags.cacert,
+    cert: flags.cert,
+    key: flags.key,
+    insecureSkipVerify: flags['insecure-skip-tls-verify'],
+  });
+  if (tls !== undefined) quietIpServerNameWarning();
+  return tls;
+}
+
+/**
+ * grpc-js sends the endpoint's host as the TLS server name even when it is an IP address, which Node
+ * answers with a one-time DeprecationWarning (DEP0123) on stderr. Go's client sends no server name for an
+ * IP address and etcdctl prints nothing; neither does kvctl: this one warning is dropped, every other one
+ * goes through.
+ */
+let ipServerNameWarningQuiet = false;
+function quietIpServerNameWarning(): void {
+  if (ipServerNameWarningQuiet) return;
+  ipServerNameWarningQuiet = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    const [, typeOrOptions, code] = args;
+    const warningCode = typeof typeOrOptions === 'object' && typeOrOptions !== null ? (typeOrOptions as { code?: unknown }).code : code;
+    if (warningCode === 'DEP0123') return;
+    emit(...args);
+  }) as typeof process.emitWarning;
+}
 
 /** etcdctl's `--user name[:password]` and `--password`: the user and password to authenticate with, if any. */
 function credentialsOf(flags: ClientFlags, prompted: string | undefined): { username?: string; password?: string } {
@@ -143,7 +211,8 @@ export abstract class ClientCommand<T> extends BaseCommand<T> {
 
   protected clientOptions(flags: ClientFlags): ClientOptions {
     const opts = { endpoints: flags.endpoints, dialTimeoutMs: flags['dial-timeout'], commandTimeoutMs: flags['command-timeout'] };
-    return { ...opts, ...credentialsOf(flags, this.promptedPassword) };
+    const tls = tlsOf(flags);
+    return { ...opts, ...(tls !== undefined ? { tls } : {}), ...credentialsOf(flags, this.promptedPassword) };
   }
 
   /** The password typed at etcdctl's `Password: ` prompt (for `--user name` without one). */

@@ -13,8 +13,10 @@
  * - Failures are `ClientError`s (see errors.ts). Keys and values are bytes: strings are taken as UTF-8, results
  *   carry Buffers; 64-bit integers are bigint.
  *
- * TLS: `https://` endpoints get TLS channel credentials from `tls` (CA, client certificate and key, PEM); the
- * CLI flags for them come later.
+ * TLS (see tls.ts): `https://` endpoints always, and bare `host:port` endpoints when `tls` is given, as clientv3
+ * does; the server's name is checked as Go checks it. A connection that fails says why in Go's words where Go has
+ * them (`x509: certificate is valid for 127.0.0.1, not 127.0.0.2`), and a refused client certificate is explained
+ * from the certificate (missing, expired, or from a CA the server may not trust).
  */
 import * as grpc from '@grpc/grpc-js';
 
@@ -46,6 +48,7 @@ import {
 } from '../proto/gen/etcdserverpb/rpc.js';
 import { type Endpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
 import { ClientError, type DialFailure, connectFailureReason, fromServiceError, isNotConnected, unreachable } from './errors.js';
+import { type TlsOptions, checkServerName, explainConnectFailure, usesTls } from './tls.js';
 import {
   type DeleteOptions,
   type Int64Input,
@@ -58,14 +61,7 @@ import {
   rangeRequest,
 } from './ops.js';
 
-/** PEM material for `https://` endpoints. Without `ca`, the system's root certificates are used. */
-export type TlsOptions = {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  /** Name to verify in the server certificate instead of the endpoint's host. */
-  serverName?: string;
-};
+export type { TlsOptions } from './tls.js';
 
 export type ClientOptions = {
   /** `host:port`, `http://host:port` or `https://host:port`; a string may list several, comma separated. */
@@ -74,6 +70,10 @@ export type ClientOptions = {
   dialTimeoutMs?: number;
   /** Deadline of each call once connected (etcdctl `--command-timeout`, 5s). */
   commandTimeoutMs?: number;
+  /**
+   * TLS settings (etcdctl's --cacert/--cert/--key, read with `loadTlsFiles`): used for `https://` endpoints and,
+   * when given, for endpoints without a scheme. `http://` endpoints never use TLS.
+   */
   tls?: TlsOptions;
   /**
    * Credentials (etcdctl `--user`/`--password`): the client authenticates before its first call and sends the token
@@ -122,17 +122,20 @@ const channelOptions: grpc.ChannelOptions = {
 class Connection {
   readonly client: grpc.Client;
 
+  /** `tls`: the settings of a TLS connection (an empty object: the system's roots), undefined for plaintext. */
   constructor(
     readonly endpoint: Endpoint,
-    tls: TlsOptions | undefined,
+    readonly tls: TlsOptions | undefined,
   ) {
-    const credentials = endpoint.secure
-      ? grpc.credentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null)
-      : grpc.credentials.createInsecure();
+    const credentials =
+      tls !== undefined
+        ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, {
+            checkServerIdentity: checkServerName,
+            rejectUnauthorized: tls.insecureSkipVerify !== true,
+          })
+        : grpc.credentials.createInsecure();
     const options =
-      endpoint.secure && tls?.serverName !== undefined
-        ? { ...channelOptions, 'grpc.ssl_target_name_override': tls.serverName }
-        : channelOptions;
+      tls?.serverName !== undefined ? { ...channelOptions, 'grpc.ssl_target_name_override': tls.serverName } : channelOptions;
     this.client = new grpc.Client(endpoint.target, credentials, options);
   }
 
@@ -259,7 +262,7 @@ export class EtcdClient {
       } catch (err) {
         if (!isServiceError(err)) throw err;
         if (!isNotConnected(err)) throw fromServiceError(err, ep.raw);
-        failures.push({ endpoint: ep.raw, reason: connectFailureReason(err) });
+        failures.push(await this.connectFailure(ep, err));
       }
     }
     throw unreachable(failures);
@@ -385,11 +388,23 @@ export class EtcdClient {
     if (i >= 0) this.preferred = i;
   }
 
+  /** The TLS settings of connections to `ep`, or undefined when it is spoken to in plaintext. */
+  private tlsFor(ep: Endpoint): TlsOptions | undefined {
+    return usesTls(ep, this.tls) ? (this.tls ?? {}) : undefined;
+  }
+
+  /** Why connecting to `ep` failed with `err` (a probing connection may tell more than grpc-js did, see tls.ts). */
+  private async connectFailure(ep: Endpoint, err: grpc.ServiceError): Promise<DialFailure> {
+    const reason = await explainConnectFailure(ep, this.tlsFor(ep), connectFailureReason(err), Math.min(this.dialTimeoutMs, 3000));
+    return { endpoint: ep.raw, reason };
+  }
+
   private connection(ep: Endpoint): Connection {
-    const key = `${ep.secure ? 'https' : 'http'}://${ep.target}`;
+    const tls = this.tlsFor(ep);
+    const key = `${tls !== undefined ? 'https' : 'http'}://${ep.target}`;
     let conn = this.connections.get(key);
     if (conn === undefined) {
-      conn = new Connection(ep, this.tls);
+      conn = new Connection(ep, tls);
       this.connections.set(key, conn);
     }
     return conn;
@@ -469,7 +484,7 @@ export class EtcdClient {
       } catch (err) {
         if (!isServiceError(err)) throw err;
         if (isNotConnected(err)) {
-          failures.push({ endpoint: ep.raw, reason: connectFailureReason(err) });
+          failures.push(await this.connectFailure(ep, err));
           continue;
         }
         const mapped = fromServiceError(err, ep.raw);

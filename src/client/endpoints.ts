@@ -8,7 +8,9 @@ import { ClientError } from './errors.js';
 export type Endpoint = {
   /** As given (trimmed): how output and errors name this endpoint. */
   readonly raw: string;
-  /** True for `https://`: the channel must use TLS. */
+  /** The scheme as written (lower case), or undefined for a bare `host:port`. */
+  readonly scheme: 'http' | 'https' | undefined;
+  /** True for `https://`: the channel must use TLS (a bare `host:port` uses TLS when the client has TLS settings). */
   readonly secure: boolean;
   /** Host name or IP address, IPv6 without brackets. */
   readonly host: string;
@@ -28,14 +30,14 @@ function bad(raw: string, why: string): ClientError {
 export function parseEndpoint(input: string): Endpoint {
   const raw = input.trim();
   if (raw === '') throw bad(input, 'empty');
-  let secure = false;
+  let scheme: Endpoint['scheme'];
   let hostPort = raw;
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(raw);
-  if (scheme) {
-    const name = (scheme[1] ?? '').toLowerCase();
+  const prefix = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(raw);
+  if (prefix) {
+    const name = (prefix[1] ?? '').toLowerCase();
     if (name !== 'http' && name !== 'https') throw bad(raw, `unsupported scheme "${name}" (use http:// or https://)`);
-    secure = name === 'https';
-    hostPort = raw.slice(scheme[0].length).replace(/\/$/, '');
+    scheme = name;
+    hostPort = raw.slice(prefix[0].length).replace(/\/$/, '');
     if (hostPort.includes('/') || hostPort.includes('?') || hostPort.includes('#')) throw bad(raw, 'a path is not allowed');
   }
   // `[v6addr]:port` or `host:port`; etcd endpoints always carry an explicit port.
@@ -45,7 +47,7 @@ export function parseEndpoint(input: string): Endpoint {
   const port = Number(m[2]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(raw, `port ${m[2]} out of range`);
   const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return { raw, secure, host, port, target };
+  return { raw, scheme, secure: scheme === 'https', host, port, target };
 }
 
 /**

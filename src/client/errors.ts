@@ -8,6 +8,7 @@
 import type { ServiceError } from '@grpc/grpc-js';
 
 import { KvError } from '../base/errors.js';
+import { goTlsError } from '../base/tls-errors.js';
 import { type EtcdErrorName, GrpcCode, etcdErrorOf } from '../proto/errors.js';
 
 /**
@@ -89,7 +90,12 @@ export function isNotConnected(err: ServiceError): boolean {
  * `No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: `.
  */
 export function connectFailureReason(err: ServiceError): string {
-  const last = /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(err.details)?.[1]?.trim() ?? err.details;
+  let last = /Last error: (?:Error(?: \[[A-Z_]+\])?: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(err.details)?.[1]?.trim() ?? err.details;
+  if (/^(x509|tls): /.test(last)) return last;
+  // grpc-js stamps some of its own errors with the time: `Failed to connect (2026-01-01T00:00:00.000Z)`.
+  last = last.replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, '');
+  const tls = goTlsError(last);
+  if (tls !== undefined) return tls;
   if (/ECONNREFUSED/.test(last)) return 'connection refused';
   if (/ENOTFOUND|EAI_AGAIN/.test(last)) return `no such host (${last})`;
   if (/ECONNRESET/.test(last)) return 'connection reset';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 
 import type { Logger } from '../base/logger.js';
 import { type ClientListener, serveClients } from './api/listener.js';
-import { type ServerConfig, validateConfig } from './kvserver/config.js';
+import { ServerTlsFiles } from './api/tls.js';
+import { type ServerConfig, clientTlsWarnings, validateConfig } from './kvserver/config.js';
 import { EtcdServer, type PeerWiring } from './kvserver/server.js';
 import { PeerTransport, callPeerUrl } from './peer/index.js';
 import { V3Api } from './kvserver/v3.js';
@@ -56,6 +57,9 @@ function outgoingAddress(urls: readonly URL[]): string | undefined {
 
 export async function startNode(config: ServerConfig, logger: Logger): Promise<RunningNode> {
   validateConfig(config);
+  for (const warning of clientTlsWarnings(config)) logger.warn(warning);
+  // Read and checked before the member starts: a bad certificate must not leave a half-started member.
+  const clientTls = config.listenClientUrls.some((u) => u.protocol === 'https:') ? ServerTlsFiles.load(config.clientTls) : undefined;
   const server = await EtcdServer.start(config, logger, peerWiring(config, logger));
   let listener: ClientListener | undefined;
   try {
@@ -76,6 +80,7 @@ export async function startNode(config: ServerConfig, logger: Logger): Promise<R
     listener = await serveClients(new V3Api(server), config.listenClientUrls, {
       maxRequestBytes: config.maxRequestBytes,
       logger,
+      tls: clientTls,
     });
   } catch (err) {
     await server.stop();

@@ -7,6 +7,11 @@ test('etcdctl-style global flags before the command move behind the command word
   assert.deepEqual(m(['--endpoints=a:1', 'get', 'k']), ['get', 'k', '--endpoints=a:1']);
   assert.deepEqual(m(['--endpoints', 'a:1', '-w', 'json', 'endpoint', 'status']), ['endpoint', 'status', '--endpoints', 'a:1', '-w', 'json']);
   assert.deepEqual(m(['--hex', 'put', 'k', 'v']), ['put', 'k', '--hex', 'v']);
+  // etcdctl's TLS flags, as runbooks write them: `etcdctl --cacert ca.pem --cert c.pem --key c.key member list`.
+  assert.deepEqual(
+    m(['--cacert', 'ca.pem', '--cert=c.pem', '--key', 'c.key', '--insecure-skip-tls-verify', 'member', 'list']),
+    ['member', 'list', '--cacert', 'ca.pem', '--cert=c.pem', '--key', 'c.key', '--insecure-skip-tls-verify'],
+  );
   // The command first, or nothing to move: unchanged.
   assert.deepEqual(m(['get', 'k', '--endpoints=a:1']), ['get', 'k', '--endpoints=a:1']);
   assert.deepEqual(m(['--version']), ['--version']);

@@ -6,12 +6,12 @@ import { ClientError, parseEndpoint, parseEndpoints } from '../../src/client/ind
 
 describe('parseEndpoint', () => {
   it('takes host:port and keeps the text as written', () => {
-    assert.deepEqual(parseEndpoint('127.0.0.1:2379'), { raw: '127.0.0.1:2379', secure: false, host: '127.0.0.1', port: 2379, target: '127.0.0.1:2379' });
+    assert.deepEqual(parseEndpoint('127.0.0.1:2379'), { raw: '127.0.0.1:2379', scheme: undefined, secure: false, host: '127.0.0.1', port: 2379, target: '127.0.0.1:2379' });
     assert.equal(parseEndpoint(' localhost:23790 ').raw, 'localhost:23790');
   });
 
   it('takes http:// and https:// URLs, https meaning TLS', () => {
-    assert.deepEqual(parseEndpoint('http://127.0.0.2:2379'), { raw: 'http://127.0.0.2:2379', secure: false, host: '127.0.0.2', port: 2379, target: '127.0.0.2:2379' });
+    assert.deepEqual(parseEndpoint('http://127.0.0.2:2379'), { raw: 'http://127.0.0.2:2379', scheme: 'http', secure: false, host: '127.0.0.2', port: 2379, target: '127.0.0.2:2379' });
     const tls = parseEndpoint('HTTPS://etcd.example.test:2379/');
     assert.equal(tls.secure, true);
     assert.equal(tls.target, 'etcd.example.test:2379');

@@ -31,6 +31,10 @@ export interface StartOptions {
   args?: readonly string[];
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
+  /** Scheme of the client URLs (default http; https needs --cert-file/--key-file in `args`). */
+  clientScheme?: 'http' | 'https';
+  /** More hosts to listen on for clients, on the same port and scheme (the advertised URL stays `host`'s). */
+  extraClientHosts?: readonly string[];
 }
 
 /** Starts a one-member node and waits until it says it is ready (or fails with its log). */
@@ -40,14 +44,16 @@ export async function startKvNode(opts: StartOptions = {}): Promise<KvNode> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'kvctl-node-'));
   const clientPort = opts.clientPort ?? (await freePort(host));
   const peerPort = await freePort(host);
-  const client = `http://${host}:${clientPort}`;
+  const scheme = opts.clientScheme ?? 'http';
+  const client = `${scheme}://${host}:${clientPort}`;
+  const listenClient = [client, ...(opts.extraClientHosts ?? []).map((h) => `${scheme}://${h}:${clientPort}`)].join(',');
   const peer = `http://${host}:${peerPort}`;
   const args = [
     join(root, 'bin/run.js'),
     'node',
     '--name', name,
     '--data-dir', dataDir,
-    '--listen-client-urls', client,
+    '--listen-client-urls', listenClient,
     '--advertise-client-urls', client,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,

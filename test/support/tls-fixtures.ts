@@ -13,6 +13,7 @@
  * - `foreignClient`: a client certificate (CN=root) signed by another CA (`foreignCa`) that the node does not trust.
  * - `expiredClient`: a client certificate (CN=root) signed by `ca` that expired in 2020 (made with `openssl ca`,
  *   which takes explicit start and end dates; `openssl x509 -req` in 3.0 takes only a number of days).
+ * - `revokedClient` (CN=root, signed by `ca`) and `crl`, a CRL by `ca` that revokes it.
  *
  * Keys are EC P-256 (PKCS#8 PEM), which both Node and Go's crypto/tls load, and fast to make.
  */
@@ -32,6 +33,10 @@ export interface TlsFixtures {
   readonly foreignCa: CertPair;
   readonly foreignClient: CertPair;
   readonly expiredClient: CertPair;
+  /** A client certificate (CN=root) signed by `ca` and revoked in `crl`. */
+  readonly revokedClient: CertPair;
+  /** A PEM CRL by `ca` that revokes `revokedClient`. */
+  readonly crl: string;
   /** A client certificate with CN `cn` signed by `ca` (made once per name). */
   client(cn: string): CertPair;
   /** A server certificate signed by `ca` for exactly these SANs (made once per name). */
@@ -80,34 +85,49 @@ function sanLine(ips: readonly string[], dns: readonly string[]): string {
 const SERVER_EXT = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n';
 const CLIENT_EXT = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
 
-/** A client certificate signed by `ca` that was valid only on 1-2 January 2020. */
-function makeExpiredClient(dir: string, ca: CertPair, name: string, cn: string): CertPair {
-  const pair = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-  const csr = join(dir, `${name}.csr`);
-  const db = join(dir, `${name}-ca`);
+/**
+ * `openssl ca` over `ca` (a database in `dir/<name>`): the one openssl command that takes explicit validity
+ * dates and keeps the record of issued certificates that revoking one and making a CRL need.
+ */
+function caDatabase(dir: string, ca: CertPair, name: string) {
+  const db = join(dir, name);
   mkdirSync(db, { recursive: true });
   writeFileSync(join(db, 'index.txt'), '');
   writeFileSync(join(db, 'serial'), '1000\n');
-  const conf = join(dir, `${name}.cnf`);
+  writeFileSync(join(db, 'crlnumber'), '01\n');
+  const conf = join(db, 'ca.cnf');
   writeFileSync(
     conf,
     [
-      '[ca]', 'default_ca = expired', '',
-      '[expired]', `dir = ${db}`, 'database = $dir/index.txt', 'serial = $dir/serial', 'new_certs_dir = $dir',
-      'default_md = sha256', 'policy = anything', 'x509_extensions = leaf', 'unique_subject = no', '',
+      '[ca]', 'default_ca = db', '',
+      '[db]', `dir = ${db}`, 'database = $dir/index.txt', 'serial = $dir/serial', 'crlnumber = $dir/crlnumber',
+      'new_certs_dir = $dir', 'default_md = sha256', 'default_days = 2', 'default_crl_days = 2', 'policy = anything',
+      'x509_extensions = leaf', 'unique_subject = no', '',
       '[anything]', 'commonName = supplied', '',
       '[leaf]', ...CLIENT_EXT.trim().split('\n'), '',
     ].join('\n'),
   );
-  openssl(['req', '-new', ...EC, '-keyout', pair.key, '-out', csr, '-subj', `/CN=${cn}`], dir);
-  openssl(
-    [
-      'ca', '-batch', '-config', conf, '-cert', ca.cert, '-keyfile', ca.key, '-in', csr, '-out', pair.cert, '-notext',
-      '-startdate', '20200101000000Z', '-enddate', '20200102000000Z',
-    ],
-    dir,
-  );
-  return pair;
+  const base = ['-batch', '-config', conf, '-cert', ca.cert, '-keyfile', ca.key];
+  return {
+    /** A client certificate with CN `cn`, valid between the given dates (openssl's YYYYMMDDHHMMSSZ) or for 2 days. */
+    issue(file: string, cn: string, dates?: { start: string; end: string }): CertPair {
+      const pair = { cert: join(dir, `${file}.crt`), key: join(dir, `${file}.key`) };
+      const csr = join(dir, `${file}.csr`);
+      openssl(['req', '-new', ...EC, '-keyout', pair.key, '-out', csr, '-subj', `/CN=${cn}`], dir);
+      const validity = dates !== undefined ? ['-startdate', dates.start, '-enddate', dates.end] : [];
+      openssl(['ca', ...base, '-in', csr, '-out', pair.cert, '-notext', ...validity], dir);
+      return pair;
+    },
+    revoke(pair: CertPair): void {
+      openssl(['ca', ...base, '-revoke', pair.cert], dir);
+    },
+    /** A PEM CRL of what was revoked so far. */
+    crl(file: string): string {
+      const path = join(dir, file);
+      openssl(['ca', ...base, '-gencrl', '-out', path], dir);
+      return path;
+    },
+  };
 }
 
 export function makeTlsFixtures(opts: { serverIps?: readonly string[]; serverDns?: readonly string[] } = {}): TlsFixtures {
@@ -118,7 +138,11 @@ export function makeTlsFixtures(opts: { serverIps?: readonly string[]; serverDns
     const server = makeLeaf(dir, ca, 'server', 'kvctl-server', SERVER_EXT + sanLine(opts.serverIps ?? ['127.0.0.1'], opts.serverDns ?? []));
     const foreignCa = makeCa(dir, 'foreign-ca', 'some other CA');
     const foreignClient = makeLeaf(dir, foreignCa, 'foreign-client', 'root', CLIENT_EXT);
-    const expiredClient = makeExpiredClient(dir, ca, 'expired-client', 'root');
+    const db = caDatabase(dir, ca, 'ca-db');
+    const expiredClient = db.issue('expired-client', 'root', { start: '20200101000000Z', end: '20200102000000Z' });
+    const revokedClient = db.issue('revoked-client', 'root');
+    db.revoke(revokedClient);
+    const crl = db.crl('ca.crl');
     const clients = new Map<string, CertPair>();
     const servers = new Map<string, CertPair>();
     return {
@@ -128,6 +152,8 @@ export function makeTlsFixtures(opts: { serverIps?: readonly string[]; serverDns
       foreignCa,
       foreignClient,
       expiredClient,
+      revokedClient,
+      crl,
       client(cn) {
         let pair = clients.get(cn);
         if (pair === undefined) {

@@ -37,6 +37,30 @@ export interface ServerConfig {
   readonly maxSnapshots: number;
   readonly maxWals: number;
   readonly logLevel: NodeLogLevel;
+  /** TLS of the client listeners (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth, --client-crl-file). */
+  readonly clientTls: TlsInfo;
+}
+
+/**
+ * One side's TLS files and settings, as etcd's transport.TLSInfo holds them: paths exactly as given (''
+ * when not given). The files are read where the listener is made (server/api/tls.ts), not here.
+ */
+export interface TlsInfo {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA bundle that client certificates must chain to; when set, a client certificate is required, as in etcd. */
+  readonly trustedCaFile: string;
+  /** Require a verified client certificate; with auth enabled its CN names the user of token-less requests. */
+  readonly clientCertAuth: boolean;
+  /** Revoked client certificates (a PEM CRL); connections presenting one are refused. */
+  readonly crlFile: string;
+}
+
+export const NO_TLS: TlsInfo = { certFile: '', keyFile: '', trustedCaFile: '', clientCertAuth: false, crlFile: '' };
+
+/** etcd's TLSInfo.Empty(): neither a certificate nor a key was given. */
+export function tlsInfoEmpty(info: TlsInfo): boolean {
+  return info.certFile === '' && info.keyFile === '';
 }
 
 export const DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024;
@@ -71,8 +95,15 @@ export function defaultConfig(name = 'default'): ServerConfig {
     maxSnapshots: 5,
     maxWals: 5,
     logLevel: 'info',
+    clientTls: NO_TLS,
   };
 }
+
+/**
+ * The flags whose URLs may be https: the client listeners serve TLS (validateConfig checks that a
+ * certificate was given, as etcd does). Peer URLs stay http until the peer transport speaks TLS.
+ */
+const HTTPS_ALLOWED = new Set(['listen-client-urls', 'advertise-client-urls']);
 
 /** Parses etcd's comma-separated URL list, as `--listen-client-urls` takes it. */
 export function parseUrlList(flag: string, value: string): URL[] {
@@ -95,7 +126,7 @@ function parseUrl(flag: string, raw: string): URL {
   if (url.pathname !== '/' && url.pathname !== '') {
     throw new ConfigError(`--${flag}: URL must not contain a path: "${raw}"`);
   }
-  if (url.protocol === 'https:') {
+  if (url.protocol === 'https:' && !HTTPS_ALLOWED.has(flag)) {
     throw new ConfigError(`--${flag}: https URLs need TLS, which this node does not serve yet: "${raw}"`);
   }
   return url;
@@ -144,6 +175,7 @@ export function validateConfig(cfg: ServerConfig): void {
   if (cfg.maxSnapshots < 0) throw new ConfigError('--max-snapshots: must not be negative');
   if (cfg.maxWals < 0) throw new ConfigError('--max-wals: must not be negative');
   parseRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
+  validateClientTls(cfg);
 
   const own = cfg.initialCluster.get(cfg.name);
   if (cfg.initialClusterState === 'new' && own === undefined) {
@@ -160,6 +192,41 @@ export function validateConfig(cfg: ServerConfig): void {
       );
     }
   }
+}
+
+/**
+ * etcd's checks of the client TLS settings (embed.configureClientListeners, transport.TLSInfo), with its
+ * messages: an https client URL needs --cert-file and --key-file; one without the other is refused. Like
+ * etcd, nothing is checked when every client URL is http (the files are then ignored, see
+ * clientTlsWarnings). Whether the files can be read and hold a matching pair is checked when the
+ * listener loads them.
+ */
+function validateClientTls(cfg: ServerConfig): void {
+  const https = cfg.listenClientUrls.filter((u) => u.protocol === 'https:');
+  const first = https[0];
+  if (first === undefined) return;
+  const tls = cfg.clientTls;
+  if (tlsInfoEmpty(tls)) {
+    throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${urlString(first)} with HTTPS scheme`);
+  }
+  if (tls.certFile === '' || tls.keyFile === '') {
+    throw new ConfigError(`KeyFile and CertFile must both be present[key: ${tls.keyFile}, cert: ${tls.certFile}]`);
+  }
+}
+
+/** etcd's warnings for client TLS settings that an http client URL ignores (one line per URL and setting). */
+export function clientTlsWarnings(cfg: ServerConfig): string[] {
+  const warnings: string[] = [];
+  for (const u of cfg.listenClientUrls) {
+    if (u.protocol !== 'http:') continue;
+    if (!tlsInfoEmpty(cfg.clientTls)) {
+      warnings.push(`scheme is HTTP while key and cert files are present; ignoring key and cert files (client-url ${urlString(u)})`);
+    }
+    if (cfg.clientTls.clientCertAuth) {
+      warnings.push(`scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for this URL (client-url ${urlString(u)})`);
+    }
+  }
+  return warnings;
 }
 
 /**
