@@ -101,7 +101,14 @@ const LAYERS = [
   {
     // A running node: the core, its client listener and its peer transport.
     from: 'src/server/node.ts',
-    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api', 'src/server/peer'],
+    allow: ['src/base', 'src/proto', 'src/server/kvserver', 'src/server/api', 'src/server/peer', 'src/server/auto-tls.ts'],
+    builtins: true,
+    packages: true,
+  },
+  {
+    // etcd's --auto-tls: self-signed certificates from the CA library, into the node's config.
+    from: 'src/server/auto-tls.ts',
+    allow: ['src/base', 'src/server/kvserver/config.ts', 'src/pki/index.ts'],
     builtins: true,
     packages: true,
   },

@@ -50,7 +50,7 @@ function bool(name: string, description: string) {
   });
 }
 
-const BOOL_FLAGS = new Set(['--client-cert-auth']);
+const BOOL_FLAGS = new Set(['--client-cert-auth', '--peer-client-cert-auth', '--auto-tls', '--peer-auto-tls']);
 
 /** Go's strconv.ParseBool. */
 function parseGoBool(text: string): boolean | undefined {
@@ -132,6 +132,12 @@ Clusters are formed as with etcd: the same --initial-cluster and --initial-clust
     'trusted-ca-file': str('trusted-ca-file', 'Path to the client server TLS trusted CA cert file.'),
     'client-cert-auth': bool('client-cert-auth', 'Enable client cert authentication (the flag alone means true).'),
     'client-crl-file': str('client-crl-file', 'Path to the client certificate revocation list file.'),
+    'auto-tls': bool('auto-tls', 'Client TLS using generated certificates (self-signed, in <data-dir>/fixtures/client).'),
+    'peer-cert-file': str('peer-cert-file', 'Path to the peer server TLS cert file.'),
+    'peer-key-file': str('peer-key-file', 'Path to the peer server TLS key file.'),
+    'peer-trusted-ca-file': str('peer-trusted-ca-file', 'Path to the peer server TLS trusted CA file.'),
+    'peer-client-cert-auth': bool('peer-client-cert-auth', 'Enable peer client cert authentication (the flag alone means true).'),
+    'peer-auto-tls': bool('peer-auto-tls', 'Peer TLS using generated certificates (self-signed, in <data-dir>/fixtures/peer).'),
   };
 
   async run(): Promise<NodeResult> {
@@ -205,7 +211,21 @@ export function configFromFlags(flags: NodeFlags): ServerConfig {
       clientCertAuth: flags['client-cert-auth'] !== undefined && parseGoBool(flags['client-cert-auth']) === true,
       crlFile: flags['client-crl-file'] ?? '',
     },
+    peerTls: {
+      certFile: flags['peer-cert-file'] ?? '',
+      keyFile: flags['peer-key-file'] ?? '',
+      trustedCaFile: flags['peer-trusted-ca-file'] ?? '',
+      clientCertAuth: isTrue(flags['peer-client-cert-auth']),
+      crlFile: '',
+    },
+    autoTls: isTrue(flags['auto-tls']),
+    peerAutoTls: isTrue(flags['peer-auto-tls']),
   };
+}
+
+/** A Go boolean flag's value: unset is false. */
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && parseGoBool(value) === true;
 }
 
 function num(value: string | undefined, fallback: number): number {

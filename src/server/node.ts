@@ -7,11 +7,13 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 import type { Logger } from '../base/logger.js';
+import { checkCaBundle, checkKeyPair, readTlsFile } from '../base/node-tls-files.js';
 import { type ClientListener, serveClients } from './api/listener.js';
 import { ServerTlsFiles } from './api/tls.js';
-import { type ServerConfig, clientTlsWarnings, validateConfig } from './kvserver/config.js';
+import { isAutoPeerTls, withAutoTls } from './auto-tls.js';
+import { type ServerConfig, clientTlsWarnings, tlsInfoEmpty, validateConfig } from './kvserver/config.js';
 import { EtcdServer, type PeerWiring } from './kvserver/server.js';
-import { PeerTransport, callPeerUrl } from './peer/index.js';
+import { type PeerTls, PeerTransport, callPeerUrl } from './peer/index.js';
 import { V3Api } from './kvserver/v3.js';
 
 export interface RunningNode {
@@ -22,9 +24,33 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+/**
+ * The peer TLS settings, files read and checked now (a bad file stops the start with Go's message), when
+ * any are given: other members' URLs (from the member list, not only --initial-cluster) may be https even
+ * where this member listens on http. As in etcd, a trusted CA file means peers must present a certificate
+ * it signed.
+ */
+function peerTlsOf(config: ServerConfig): PeerTls | undefined {
+  if (tlsInfoEmpty(config.peerTls)) return undefined;
+  const info = config.peerTls;
+  const cert = readTlsFile(info.certFile);
+  const key = readTlsFile(info.keyFile);
+  checkKeyPair(cert, key);
+  const ca = info.trustedCaFile === '' ? undefined : readTlsFile(info.trustedCaFile);
+  if (ca !== undefined) checkCaBundle(ca, info.trustedCaFile);
+  return {
+    cert,
+    key,
+    ...(ca !== undefined ? { ca } : {}),
+    clientCertAuth: info.clientCertAuth || ca !== undefined,
+    skipVerify: isAutoPeerTls(config),
+  };
+}
+
 /** The real peer transport on --listen-peer-urls, bound to the listen host for outgoing connections. */
 export function peerWiring(config: ServerConfig, logger: Logger): PeerWiring {
   const localAddress = outgoingAddress(config.listenPeerUrls);
+  const tls = peerTlsOf(config);
   return {
     listen: async ({ memberId, clusterId }, handler, reports) =>
       await PeerTransport.listen({
@@ -36,9 +62,10 @@ export function peerWiring(config: ServerConfig, logger: Logger): PeerWiring {
         handler,
         reports,
         logger,
+        ...(tls !== undefined ? { tls } : {}),
       }),
     callUrl: async (url, method, payload, timeoutMs) =>
-      await callPeerUrl(url, method, payload, { clusterId: 0n, memberId: 0n, timeoutMs, dial: { localAddress } }),
+      await callPeerUrl(url, method, payload, { clusterId: 0n, memberId: 0n, timeoutMs, dial: { localAddress, tls } }),
   };
 }
 
@@ -55,8 +82,9 @@ function outgoingAddress(urls: readonly URL[]): string | undefined {
   return host;
 }
 
-export async function startNode(config: ServerConfig, logger: Logger): Promise<RunningNode> {
-  validateConfig(config);
+export async function startNode(given: ServerConfig, logger: Logger): Promise<RunningNode> {
+  validateConfig(given);
+  const config = await withAutoTls(given, logger);
   for (const warning of clientTlsWarnings(config)) logger.warn(warning);
   // Read and checked before the member starts: a bad certificate must not leave a half-started member.
   const clientTls = config.listenClientUrls.some((u) => u.protocol === 'https:') ? ServerTlsFiles.load(config.clientTls) : undefined;

@@ -14,10 +14,26 @@ import { type TlsFixtures, makeTlsFixtures } from '../support/tls-fixtures.js';
 describe('client TLS configuration (etcd 3.4 checks and messages)', () => {
   const https = [new URL('https://127.0.0.1:2379')];
 
-  test('https client URLs are taken; peer URLs still refuse https', () => {
+  test('https client and peer URLs are taken', () => {
     assert.equal(parseUrlList('listen-client-urls', 'https://127.0.0.1:2379')[0]?.protocol, 'https:');
     assert.equal(parseUrlList('advertise-client-urls', 'https://127.0.0.1:2379')[0]?.protocol, 'https:');
-    assert.throws(() => parseUrlList('listen-peer-urls', 'https://127.0.0.1:2380'), /--listen-peer-urls: https URLs need TLS, which this node does not serve yet/);
+    assert.equal(parseUrlList('listen-peer-urls', 'https://127.0.0.1:2380')[0]?.protocol, 'https:');
+  });
+
+  test('an https peer URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls; an https client URL accepts --auto-tls', () => {
+    const peer = [new URL('https://127.0.0.1:2380')];
+    const d = { ...defaultConfig('n1'), listenPeerUrls: peer, initialAdvertisePeerUrls: peer, initialCluster: new Map([['n1', peer]]) };
+    assert.throws(
+      () => validateConfig(d),
+      (err: Error) => err.message === 'TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://127.0.0.1:2380 with HTTPS scheme',
+    );
+    assert.throws(
+      () => validateConfig({ ...d, peerTls: { ...NO_TLS, keyFile: 'peer.key' } }),
+      (err: Error) => err.message === 'KeyFile and CertFile must both be present[key: peer.key, cert: ]',
+    );
+    validateConfig({ ...d, peerTls: { ...NO_TLS, certFile: 'peer.crt', keyFile: 'peer.key' } });
+    validateConfig({ ...d, peerAutoTls: true });
+    validateConfig({ ...defaultConfig('n1'), listenClientUrls: https, advertiseClientUrls: https, autoTls: true });
   });
 
   test('an https client URL needs both --cert-file and --key-file', () => {

@@ -37,7 +37,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { EtcdClient, type HashKVResponse, type StatusResponse } from '../../src/client/index.js';
+import { type ClientOptions, EtcdClient, type HashKVResponse, type StatusResponse, type TlsOptions } from '../../src/client/index.js';
 import { root } from '../e2e/kvctl.js';
 import { type FaultMode, type FaultProxy, httpHeaderSource, startFaultProxy } from './fault-proxy.js';
 import { freePort } from './ports.js';
@@ -61,6 +61,11 @@ export type StartClusterOptions = {
   extraArgs?: readonly string[] | ((member: { name: string; index: number }) => readonly string[]);
   /** Extra environment for the processes. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * TLS: https client and/or peer URLs (the certificate flags go in `extraArgs`), and the TLS material the
+   * harness's own clients use for https client URLs.
+   */
+  tls?: { clientUrls?: boolean; peerUrls?: boolean; client?: TlsOptions };
   /** How partition() cuts connections: 'drop' (blackhole, default) or 'reset'. */
   faultMode?: FaultMode;
   /** How long start, restart and join wait for a member to serve with a leader (default 30 s). */
@@ -102,7 +107,8 @@ export interface ClusterMember {
   /** SIGTERM, SIGKILL after 10 s; resolves when the process is gone. */
   stop(): Promise<void>;
   /** Starts the process again with the same flags and data directory (stopping it first if it runs). */
-  restart(opts?: { waitReady?: boolean }): Promise<void>;
+  /** `editArgs` changes the process's flags from this start on (e.g. another certificate). */
+  restart(opts?: { waitReady?: boolean; editArgs?: (args: readonly string[]) => string[] }): Promise<void>;
 }
 
 export interface Cluster {
@@ -208,11 +214,25 @@ class Member implements ClusterMember {
     private readonly flavor: Flavor,
     private readonly env: NodeJS.ProcessEnv | undefined,
     private readonly readyTimeoutMs: number,
+    private readonly tls: StartClusterOptions['tls'],
   ) {
-    this.clientUrl = `http://${host}:${clientPort}`;
+    const clientScheme = tls?.clientUrls ? 'https' : 'http';
+    const peerScheme = tls?.peerUrls ? 'https' : 'http';
+    this.clientUrl = `${clientScheme}://${host}:${clientPort}`;
     this.endpoint = `${host}:${clientPort}`;
-    this.listenPeerUrl = `http://${host}:${peerPort}`;
-    this.peerUrl = proxy?.url ?? this.listenPeerUrl;
+    this.listenPeerUrl = `${peerScheme}://${host}:${peerPort}`;
+    // The proxy forwards TCP: TLS passes through it unchanged.
+    this.peerUrl = proxy === undefined ? this.listenPeerUrl : proxy.url.replace(/^http:/, `${peerScheme}:`);
+  }
+
+  /** What a harness client of this member needs (TLS for https client URLs). */
+  clientOptions(timeoutMs: number): ClientOptions {
+    return {
+      endpoints: [this.endpoint],
+      dialTimeoutMs: timeoutMs,
+      commandTimeoutMs: timeoutMs,
+      ...(this.tls?.client !== undefined ? { tls: this.tls.client } : {}),
+    };
   }
 
   get pid(): number | undefined {
@@ -272,15 +292,16 @@ class Member implements ClusterMember {
     }
   }
 
-  async restart(opts: { waitReady?: boolean } = {}): Promise<void> {
+  async restart(opts: { waitReady?: boolean; editArgs?: (args: readonly string[]) => string[] } = {}): Promise<void> {
     await this.stop();
+    if (opts.editArgs !== undefined) this.args = opts.editArgs(this.args);
     this.spawn();
     if (opts.waitReady ?? true) await this.waitReady(this.readyTimeoutMs);
   }
 
   async status(timeoutMs: number): Promise<StatusResponse | undefined> {
     if (!this.running()) return undefined;
-    this.statusClient ??= EtcdClient.create({ endpoints: [this.endpoint], dialTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
+    this.statusClient ??= EtcdClient.create(this.clientOptions(timeoutMs));
     try {
       const status = await this.statusClient.status(this.endpoint);
       if (status.header !== undefined) this.id = status.header.memberId;
@@ -385,7 +406,7 @@ class ClusterImpl implements Cluster {
         identify: this.flavor.peerSource === 'x-server-from' ? httpHeaderSource('X-Server-From', UNIDENTIFIED) : undefined,
       });
     }
-    const member = new Member(index, name, host, clientPort, peerPort, dataDir, proxy, this.flavor, this.opts.env, this.readyTimeoutMs);
+    const member = new Member(index, name, host, clientPort, peerPort, dataDir, proxy, this.flavor, this.opts.env, this.readyTimeoutMs, this.opts.tls);
     this.members.push(member);
     return member;
   }
@@ -447,6 +468,7 @@ class ClusterImpl implements Cluster {
       endpoints: o.endpoints ?? this.endpoints,
       commandTimeoutMs: o.commandTimeoutMs ?? 5000,
       dialTimeoutMs: o.dialTimeoutMs ?? 1000,
+      ...(this.opts.tls?.client !== undefined ? { tls: this.opts.tls.client } : {}),
     });
     this.clients.add(client);
     return client;
@@ -457,7 +479,7 @@ class ClusterImpl implements Cluster {
   }
 
   async hashKV(member: ClusterMember, revision: number | bigint = 0): Promise<HashKVResponse> {
-    const client = EtcdClient.create({ endpoints: [member.endpoint], dialTimeoutMs: 1000, commandTimeoutMs: 5000 });
+    const client = EtcdClient.create({ ...this.own(member).clientOptions(5000), dialTimeoutMs: 1000 });
     try {
       return await client.hashKV(member.endpoint, revision);
     } finally {

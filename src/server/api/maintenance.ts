@@ -106,11 +106,6 @@ function peerUrls(raw: readonly string[]): string[] {
     if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.port === '' || !pathless || u.endsWith('/')) {
       throw new EtcdApiError('memberBadURLs');
     }
-    // Members talk plain HTTP/2 to each other until peer TLS exists: refuse now rather than commit a member
-    // nobody can reach.
-    if (url.protocol === 'https:') {
-      throw new EtcdApiError('memberBadURLs');
-    }
     return u;
   });
 }

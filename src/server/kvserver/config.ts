@@ -39,6 +39,11 @@ export interface ServerConfig {
   readonly logLevel: NodeLogLevel;
   /** TLS of the client listeners (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth, --client-crl-file). */
   readonly clientTls: TlsInfo;
+  /** TLS between members (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth). */
+  readonly peerTls: TlsInfo;
+  /** --auto-tls / --peer-auto-tls: self-signed certificates under <data-dir>/fixtures when no files are given. */
+  readonly autoTls: boolean;
+  readonly peerAutoTls: boolean;
 }
 
 /**
@@ -96,14 +101,11 @@ export function defaultConfig(name = 'default'): ServerConfig {
     maxWals: 5,
     logLevel: 'info',
     clientTls: NO_TLS,
+    peerTls: NO_TLS,
+    autoTls: false,
+    peerAutoTls: false,
   };
 }
-
-/**
- * The flags whose URLs may be https: the client listeners serve TLS (validateConfig checks that a
- * certificate was given, as etcd does). Peer URLs stay http until the peer transport speaks TLS.
- */
-const HTTPS_ALLOWED = new Set(['listen-client-urls', 'advertise-client-urls']);
 
 /** Parses etcd's comma-separated URL list, as `--listen-client-urls` takes it. */
 export function parseUrlList(flag: string, value: string): URL[] {
@@ -125,9 +127,6 @@ function parseUrl(flag: string, raw: string): URL {
   if (url.port === '') throw new ConfigError(`--${flag}: URL must include a port: "${raw}"`);
   if (url.pathname !== '/' && url.pathname !== '') {
     throw new ConfigError(`--${flag}: URL must not contain a path: "${raw}"`);
-  }
-  if (url.protocol === 'https:' && !HTTPS_ALLOWED.has(flag)) {
-    throw new ConfigError(`--${flag}: https URLs need TLS, which this node does not serve yet: "${raw}"`);
   }
   return url;
 }
@@ -176,6 +175,7 @@ export function validateConfig(cfg: ServerConfig): void {
   if (cfg.maxWals < 0) throw new ConfigError('--max-wals: must not be negative');
   parseRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
   validateClientTls(cfg);
+  validatePeerTls(cfg);
 
   const own = cfg.initialCluster.get(cfg.name);
   if (cfg.initialClusterState === 'new' && own === undefined) {
@@ -207,7 +207,22 @@ function validateClientTls(cfg: ServerConfig): void {
   if (first === undefined) return;
   const tls = cfg.clientTls;
   if (tlsInfoEmpty(tls)) {
+    if (cfg.autoTls) return; // self-signed files are made at start (see auto-tls.ts)
     throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${urlString(first)} with HTTPS scheme`);
+  }
+  if (tls.certFile === '' || tls.keyFile === '') {
+    throw new ConfigError(`KeyFile and CertFile must both be present[key: ${tls.keyFile}, cert: ${tls.certFile}]`);
+  }
+}
+
+/** The same checks for https peer URLs (etcd's configurePeerListeners), with --peer-auto-tls in place of files. */
+function validatePeerTls(cfg: ServerConfig): void {
+  const first = cfg.listenPeerUrls.find((u) => u.protocol === 'https:');
+  if (first === undefined) return;
+  const tls = cfg.peerTls;
+  if (tlsInfoEmpty(tls)) {
+    if (cfg.peerAutoTls) return;
+    throw new ConfigError(`TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url ${urlString(first)} with HTTPS scheme`);
   }
   if (tls.certFile === '' || tls.keyFile === '') {
     throw new ConfigError(`KeyFile and CertFile must both be present[key: ${tls.keyFile}, cert: ${tls.certFile}]`);
