@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { initCa, issueCertificate, issueMemberCertificates } from '../../src/pki/index.js';
 import { startCluster } from '../support/cluster.js';
 import { etcdctl, withoutClientLogs } from '../support/etcdctl.js';
+import { kvctl } from './kvctl.js';
 import { waitFor } from '../support/wait.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
@@ -97,6 +98,51 @@ describe('kvctl cluster over TLS', { timeout: 180_000 }, () => {
     await cluster.waitConverged();
     const local = await cluster.client({ endpoints: [m3.endpoint] }).range('tls/while-m3-refused', { serializable: true });
     assert.equal(local.kvs[0]?.value.toString(), 'yes', 'm3 caught up once its certificate was right');
+  });
+
+  test('member add --pki issues the new member\'s certificates; it joins over TLS with the printed settings', async (t) => {
+    const cluster = await startCluster({
+      kind: 'kvctl',
+      tls: { clientUrls: true, peerUrls: true, client: clientTls },
+      // m4 gets its TLS settings from what member add printed, as an operator would.
+      extraArgs: ({ name }) => (name === 'm4' ? [] : tlsArgs(name)),
+    });
+    t.after(() => cluster.stop());
+    const m4 = await cluster.prepareMember({ name: 'm4' });
+    const eps = `--endpoints=${cluster.members.map((m) => m.endpoint).join(',')}`;
+    // The cluster refuses changes until its members have been up for a while ("unhealthy cluster"): the
+    // same command is run again, reusing the certificates it issued the first time.
+    let add = await kvctl([eps, ...ctlTls, 'member', 'add', 'm4', `--peer-urls=${m4.peerUrl}`, '--learner', '--pki', pki]);
+    for (let i = 0; i < 30 && /unhealthy cluster/.test(add.stderr); i++) {
+      assert.match(add.stderr, /certificates for m4 are in .* but the member was not added; fix the cause and run the same command again/);
+      await new Promise((r) => setTimeout(r, 500));
+      add = await kvctl([eps, ...ctlTls, 'member', 'add', 'm4', `--peer-urls=${m4.peerUrl}`, '--learner', '--pki', pki]);
+    }
+    assert.equal(add.code, 0, add.stderr);
+    const env = Object.fromEntries(
+      add.stdout.split('\n').filter((l) => l.startsWith('ETCD_')).map((l) => [l.slice(0, l.indexOf('=')), JSON.parse(l.slice(l.indexOf('=') + 1)) as string]),
+    );
+    assert.equal(env.ETCD_PEER_CERT_FILE, join(pki, 'm4-peer.crt'));
+    assert.equal(env.ETCD_CERT_FILE, join(pki, 'm4.crt'));
+    assert.equal(env.ETCD_PEER_CLIENT_CERT_AUTH, 'true');
+    // The peer certificate names the address of the peer URL without being told (--ip not given).
+    const inspect = await kvctl(['cert', 'inspect', join(pki, 'm4-peer.crt'), '--json']);
+    assert.match(inspect.stdout, /127\.0\.0\.4/);
+
+    await cluster.startJoining(m4, { env });
+    // A learner answers Status (not the health check's read), over TLS with the certificates it was given.
+    const status = await etcdctl(`https://${m4.endpoint}`, [...ctlTls, 'endpoint', 'status', '-w', 'json']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /"isLearner":true/);
+    const list = await etcdctl(`https://${cluster.members[0]!.endpoint}`, [...ctlTls, 'member', 'list']);
+    assert.match(list.stdout, /, started, m4, https:\/\/127\.0\.0\.4:\d+, https:\/\/127\.0\.0\.4:\d+, true/);
+
+    // Certificates that exist but do not cover the new peer URL: refused before the cluster changes.
+    const again = await kvctl([eps, ...ctlTls, 'member', 'add', 'm4', '--peer-urls=https://127.0.0.5:2380', '--learner', '--pki', pki]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /certificates for m4 exist in .* but do not cover 127\.0\.0\.5/);
+    const after = await etcdctl(`https://${cluster.members[0]!.endpoint}`, [...ctlTls, 'member', 'list']);
+    assert.equal(after.stdout.trim().split('\n').length, 4, after.stdout);
   });
 
   test('--auto-tls and --peer-auto-tls: self-signed certificates made once under fixtures/ and kept across restarts', async (t) => {

@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+
 import { Args, Flags } from '@oclif/core';
 
 import { ClusterApi, type MemberAddResponse } from '../../client/index.js';
@@ -5,6 +9,7 @@ import { ClientCommand } from '../../cli/client-command.js';
 import { CtlError } from '../../cli/ctl-error.js';
 import { ExitCode } from '../../cli/exit-codes.js';
 import { checkChangeWriteOut, jsonMemberAdd, peerUrlsOf, printMemberAdd } from '../../cli/member-output.js';
+import { caCertFile, hostsNotCovered, issueMemberCertificates, peerCertificateName } from '../../pki/index.js';
 
 export type MemberAddResult = MemberAddResponse;
 
@@ -19,6 +24,7 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
   static override examples = [
     '<%= config.bin %> <%= command.id %> infra4 --peer-urls=http://10.0.0.4:2380',
     '<%= config.bin %> <%= command.id %> infra4 --peer-urls=http://10.0.0.4:2380 --learner',
+    '<%= config.bin %> <%= command.id %> infra4 --peer-urls=https://10.0.0.4:2380 --pki ./pki --ip 10.0.0.4',
   ];
 
   // etcdctl answers a wrong number of arguments with its own messages and exit code 128.
@@ -30,6 +36,13 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
   static override flags = {
     'peer-urls': Flags.string({ description: 'comma separated peer URLs for the new member.', default: '' }),
     learner: Flags.boolean({ description: 'indicates if the new member is raft learner', default: false }),
+    pki: Flags.string({
+      description:
+        "issue the new member's server and peer certificates from this PKI directory's CA first (see kvctl cert), for --ip/--dns and every host of --peer-urls",
+      env: 'KVCTL_PKI_DIR',
+    }),
+    ip: Flags.string({ description: 'with --pki: an IP address for the certificates (repeatable)', multiple: true, dependsOn: ['pki'] }),
+    dns: Flags.string({ description: 'with --pki: a DNS name for the certificates (repeatable)', multiple: true, dependsOn: ['pki'] }),
   };
 
   async run(): Promise<MemberAddResult> {
@@ -45,12 +58,81 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
     const peerUrls = peerUrlsOf(flags['peer-urls']);
     const w = checkChangeWriteOut(this.writeOut(flags));
     const client = await this.connect(flags);
-    const resp = await new ClusterApi(client).memberAdd(peerUrls, { learner: flags.learner });
+    // Certificates first: a member whose certificates cannot be made is never added.
+    const certs = flags.pki === undefined ? undefined : await this.issueCertificates(flags.pki, name, peerUrls, flags.ip ?? [], flags.dns ?? []);
+    let resp: MemberAddResponse;
+    try {
+      resp = await new ClusterApi(client).memberAdd(peerUrls, { learner: flags.learner });
+    } catch (err) {
+      if (certs !== undefined) {
+        this.logToStderr(`certificates for ${name} are in ${flags.pki} but the member was not added; fix the cause and run the same command again (it reuses them)`);
+      }
+      throw err;
+    }
     this.write(printMemberAdd(w, resp, { name, peerUrls: flags['peer-urls'] }));
+    if (certs !== undefined && flags.pki !== undefined) {
+      const lines = tlsSettings(flags.pki, certs);
+      if (w === 'simple') this.write(Buffer.from(`${lines.join('\n')}\n`));
+      else this.logToStderr(`${certs.reused ? 'reused' : 'issued'} ${certs.server.certFile} and ${certs.peer.certFile}; start the member with:\n${lines.join('\n')}`);
+    }
     return resp;
+  }
+
+  /**
+   * The new member's server and peer certificates, covering --ip, --dns and the hosts of its peer URLs
+   * (an IP URL needs that IP in the peer certificate, or the other members refuse it). Certificates the
+   * directory already holds for this name are reused when they cover all of those (so that a member add
+   * that failed, e.g. on an unhealthy cluster, can simply be run again), and refused when they do not.
+   */
+  private async issueCertificates(pki: string, name: string, peerUrls: readonly string[], ips: readonly string[], dns: readonly string[]): Promise<MemberTls> {
+    const allIps = new Set(ips);
+    const allDns = new Set(dns);
+    for (const raw of peerUrls) {
+      const host = new URL(raw).hostname.replace(/^\[|\]$/g, '');
+      if (isIP(host) !== 0) allIps.add(host);
+      else allDns.add(host);
+    }
+    const hosts = [...allIps, ...allDns];
+    const server = { certFile: join(pki, `${name}.crt`), keyFile: join(pki, `${name}.key`) };
+    const peer = { certFile: join(pki, `${peerCertificateName(name)}.crt`), keyFile: join(pki, `${peerCertificateName(name)}.key`) };
+    if (existsSync(server.certFile) || existsSync(peer.certFile)) {
+      const missing = new Set<string>();
+      for (const f of [server.certFile, peer.certFile]) {
+        if (!existsSync(f)) throw new CtlError(`${f} is missing while its pair exists: remove both or issue it with kvctl cert issue`, ExitCode.ExitError);
+        for (const h of await hostsNotCovered(f, hosts)) missing.add(h);
+      }
+      if (missing.size > 0) {
+        throw new CtlError(
+          `certificates for ${name} exist in ${pki} but do not cover ${[...missing].join(', ')}: remove ${server.certFile} and ${peer.certFile} (and their keys) to issue new ones, or use another member name`,
+          ExitCode.ExitError,
+        );
+      }
+      return { server, peer, reused: true };
+    }
+    const issued = await issueMemberCertificates(pki, { name, ips: [...allIps], dns: [...allDns] });
+    return { server: issued.server, peer: issued.peer, reused: false };
   }
 
   protected jsonOf(result: MemberAddResult): string {
     return jsonMemberAdd(result);
   }
+}
+
+type CertPair = { readonly certFile: string; readonly keyFile: string };
+/** The new member's certificate files; `reused` when they were in the PKI directory already. */
+type MemberTls = { readonly server: CertPair; readonly peer: CertPair; readonly reused: boolean };
+
+/** The ETCD_* settings that make the new member use its certificates (etcd's names). */
+function tlsSettings(pki: string, certs: MemberTls): string[] {
+  const ca = join(pki, caCertFile);
+  return [
+    `ETCD_CERT_FILE="${certs.server.certFile}"`,
+    `ETCD_KEY_FILE="${certs.server.keyFile}"`,
+    `ETCD_TRUSTED_CA_FILE="${ca}"`,
+    'ETCD_CLIENT_CERT_AUTH="true"',
+    `ETCD_PEER_CERT_FILE="${certs.peer.certFile}"`,
+    `ETCD_PEER_KEY_FILE="${certs.peer.keyFile}"`,
+    `ETCD_PEER_TRUSTED_CA_FILE="${ca}"`,
+    'ETCD_PEER_CLIENT_CERT_AUTH="true"',
+  ];
 }
