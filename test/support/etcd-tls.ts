@@ -11,14 +11,15 @@
  * sends SIGTERM, then SIGKILL after 5 s, removes the data directory, and is idempotent; the reaper kills whatever a
  * dying test process leaves running. A lost race for a port is retried with new ports (up to 3 times).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { freePort } from './ports.js';
 import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
+import { waitExit } from './wait.js';
 
 export type TlsListener = {
   readonly certFile: string;
@@ -52,34 +53,6 @@ export type TlsEtcdHandle = {
   logTail(): string;
   stop(): Promise<void>;
 };
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once('exit', onExit);
-  });
-}
 
 /** GET /health over TLS with the probe's CA and client certificate; false on any failure within 1 s. */
 function isHealthy(clientUrl: string, probe: StartTlsEtcdOptions['probe']): Promise<boolean> {
