@@ -20,7 +20,8 @@
  * locality). Per key the search memoizes (set of operations linearized, state) pairs, so that no pair is explored
  * twice, and stops after `maxSteps` steps with the verdict 'unknown' rather than running for ever.
  *
- * When a key's history is not linearizable, the result explains it: the first operation (in call order) that makes
+ * A read of a value nobody wrote is refused at once (see garbageRead). When a key's history is not
+ * linearizable, the result explains it: the first operation (in call order) that makes
  * it so (found by bisection: the ops called before it are linearizable even with every later op's outcome taken
  * as unknown, which can only make a history easier to linearize), the operations around it, and the longest
  * order the search could build.
@@ -342,6 +343,17 @@ function explain(key: string, ops: readonly Operation[], culpritIndex: number, l
   return { text: lines.join('\n'), involved };
 }
 
+/**
+ * The first read (in call order) of a value that no put or cas on the key ever wrote, acknowledged or not:
+ * no order explains it, and finding that by search means exhausting every order (which can exceed the
+ * step budget on long histories). Corrupted or misdirected data looks exactly like this.
+ */
+function garbageRead(ops: readonly Operation[]): Operation | undefined {
+  const written = new Set<string>();
+  for (const o of ops) if (o.input.op === 'put' || o.input.op === 'cas') written.add(o.input.value);
+  return ops.find((o) => !o.unknown && o.output.op === 'get' && o.output.value !== null && !written.has(o.output.value));
+}
+
 /** Checks a history; see the module comment. */
 export function checkLinearizable(history: readonly Operation[], opts: CheckOptions = {}): CheckResult {
   const maxSteps = opts.maxSteps ?? 2_000_000;
@@ -363,6 +375,11 @@ export function checkLinearizable(history: readonly Operation[], opts: CheckOpti
   let steps = 0;
   for (const [key, all] of [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const sorted = [...all].sort((a, b) => a.call - b.call);
+    const garbage = garbageRead(sorted);
+    if (garbage !== undefined) {
+      const { text, involved } = explain(key, sorted, sorted.indexOf(garbage), [], t0);
+      return { verdict: 'not-linearizable', key, explanation: text, culprit: garbage, involved, steps };
+    }
     const ops = prune(sorted).map((i) => sorted[i]!);
     total += ops.length;
     const outcome = search(ops, maxSteps, deadline);
