@@ -389,7 +389,7 @@ export class EtcdServer {
       }
       case PeerMethod.leaderHandOver: {
         if (!this.isLeader) throw new EtcdApiError('notLeader');
-        return Uint8Array.of((await this.handOverLeadership()) ? 1 : 0);
+        return Uint8Array.of((await this.handOverLeadership('before this member is removed')) ? 1 : 0);
       }
       case PeerMethod.memberPromote: {
         if (!this.isLeader) throw new EtcdApiError('notLeader');
@@ -576,7 +576,7 @@ export class EtcdServer {
     if (id === this.leader) {
       const handedOver =
         id === this.memberId
-          ? await this.handOverLeadership()
+          ? await this.handOverLeadership('before this member is removed')
           : (await this.callLeader(PeerMethod.leaderHandOver, new Uint8Array(0)))[0] === 1;
       // This member may learn of the new leader a heartbeat later than the old one did. (Without another
       // voter to hand over to, the removal goes ahead under the current leader.)
@@ -636,11 +636,11 @@ export class EtcdServer {
     });
   }
 
-  /** Moves leadership to the best other voter, if there is one (this member must lead). */
-  private async handOverLeadership(): Promise<boolean> {
+  /** Moves leadership to the best other voter, if there is one (this member must lead); false if there is none. */
+  private async handOverLeadership(why: string): Promise<boolean> {
     const transferee = this.bestTransferee();
     if (transferee === undefined) return false;
-    this.logger.info(`handing leadership over to ${idHex(transferee)} before this member is removed`);
+    this.logger.info(`leadership transfer starting: ${idHex(this.memberId)} -> ${idHex(transferee)} ${why}`);
     await this.moveLeader(transferee);
     return true;
   }
@@ -652,13 +652,11 @@ export class EtcdServer {
    */
   async transferLeadershipOnShutdown(): Promise<void> {
     if (this.stopped || !this.isLeader) return;
-    const transferee = this.bestTransferee();
-    if (transferee === undefined) return;
     const t0 = performance.now();
-    this.logger.info(`leadership transfer starting: ${idHex(this.memberId)} -> ${idHex(transferee)} before shutting down`);
     try {
-      await this.moveLeader(transferee);
-      this.logger.info(`leadership transfer finished in ${Math.round(performance.now() - t0)} ms: ${idHex(transferee)} leads`);
+      if (await this.handOverLeadership('before shutting down')) {
+        this.logger.info(`leadership transfer finished in ${Math.round(performance.now() - t0)} ms: ${idHex(this.leader)} leads`);
+      }
     } catch (err) {
       this.logger.warn(`leadership transfer failed, stopping anyway: ${err instanceof Error ? err.message : String(err)}`);
     }
