@@ -7,7 +7,6 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 import type { Logger } from '../base/logger.js';
-import { checkCaBundle, checkKeyPair, readTlsFile } from '../base/node-tls-files.js';
 import { type ClientListener, serveClients } from './api/listener.js';
 import { ServerTlsFiles } from './api/tls.js';
 import { isAutoPeerTls, withAutoTls } from './auto-tls.js';
@@ -25,26 +24,15 @@ export interface RunningNode {
 }
 
 /**
- * The peer TLS settings, files read and checked now (a bad file stops the start with Go's message), when
- * any are given: other members' URLs (from the member list, not only --initial-cluster) may be https even
- * where this member listens on http. As in etcd, a trusted CA file means peers must present a certificate
- * it signed.
+ * The peer TLS settings, files read and checked now as the client listener's are (a bad file stops the
+ * start with Go's message), when any are given: other members' URLs (from the member list, not only
+ * --initial-cluster) may be https even where this member listens on http. As in etcd, a trusted CA file
+ * means peers must present a certificate it signed.
  */
 function peerTlsOf(config: ServerConfig): PeerTls | undefined {
   if (tlsInfoEmpty(config.peerTls)) return undefined;
-  const info = config.peerTls;
-  const cert = readTlsFile(info.certFile);
-  const key = readTlsFile(info.keyFile);
-  checkKeyPair(cert, key);
-  const ca = info.trustedCaFile === '' ? undefined : readTlsFile(info.trustedCaFile);
-  if (ca !== undefined) checkCaBundle(ca, info.trustedCaFile);
-  return {
-    cert,
-    key,
-    ...(ca !== undefined ? { ca } : {}),
-    clientCertAuth: info.clientCertAuth || ca !== undefined,
-    skipVerify: isAutoPeerTls(config),
-  };
+  const files = ServerTlsFiles.load(config.peerTls, 'peer');
+  return { ...files.current(), clientCertAuth: files.requireClientCert, skipVerify: isAutoPeerTls(config) };
 }
 
 /** The real peer transport on --listen-peer-urls, bound to the listen host for outgoing connections. */

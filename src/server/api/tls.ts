@@ -1,5 +1,5 @@
 /**
- * The client listener's TLS material: the files of --cert-file, --key-file, --trusted-ca-file and
+ * The TLS material of the client listener (and, read once at start, of the peer transport): the files of
  * --client-crl-file read, checked, and read again when they change.
  *
  * - `ServerTlsFiles.load(info)` reads every file and checks it the way Go's crypto/tls does before etcd
@@ -18,39 +18,46 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type SecureContextOptions, createSecureContext } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 
 import { TlsFileError, checkCaBundle, checkKeyPair, normalizeSerial, readTlsFile, revokedSerials } from '../../base/node-tls-files.js';
 import { ConfigError, type TlsInfo } from '../kvserver/config.js';
 
 /** What the files give a listener: the secure context's options, and the serials --client-crl-file revokes. */
 interface TlsMaterial {
-  readonly options: SecureContextOptions;
+  readonly options: PemOptions;
   readonly revoked: ReadonlySet<string>;
 }
 
+/** The PEM files of one side, read: what a TLS server (or a peer's TLS client) is built from. */
+export type PemOptions = { cert: Buffer; key: Buffer; ca?: Buffer };
+
+/** Which flags a TlsInfo came from (for messages). */
+export type TlsSide = 'client' | 'peer';
+
 /** The TLS material of one listener, checked (ConfigError with Go's message, or one naming flag and file). */
-function loadMaterial(info: TlsInfo): TlsMaterial {
+function loadMaterial(info: TlsInfo, side: TlsSide): TlsMaterial {
+  const flag = (name: string) => `--${side === 'peer' ? 'peer-' : ''}${name}`;
   try {
     const cert = readTlsFile(info.certFile);
     const key = readTlsFile(info.keyFile);
     checkKeyPair(cert, key);
-    const options: SecureContextOptions = { cert, key };
+    const options: PemOptions = { cert, key };
     if (info.trustedCaFile !== '') {
       const ca = readTlsFile(info.trustedCaFile);
-      checkCaBundle(ca, `--trusted-ca-file ${info.trustedCaFile}`);
+      checkCaBundle(ca, `${flag('trusted-ca-file')} ${info.trustedCaFile}`);
       options.ca = ca;
     }
     // The CRL is checked by the listener against each client's chain, as etcd's checkCRL does (serials
     // only), rather than by OpenSSL, which would also refuse every client once the CRL's nextUpdate passed.
-    const revoked = info.crlFile !== '' ? revokedSerials(readTlsFile(info.crlFile), `--client-crl-file ${info.crlFile}`) : new Set<string>();
+    const revoked = info.crlFile !== '' ? revokedSerials(readTlsFile(info.crlFile), `${flag(side === 'peer' ? 'crl-file' : 'client-crl-file')} ${info.crlFile}`) : new Set<string>();
     // OpenSSL has the last word (a key type it does not take): build one context now so that such files
     // fail at startup, not on the first handshake.
     try {
       createSecureContext(options);
     } catch (err) {
       const files = [info.certFile, info.keyFile, info.trustedCaFile].filter((f) => f !== '').join(', ');
-      throw new ConfigError(`client TLS files (${files}) cannot be used: ${(err as Error).message}`, { cause: err });
+      throw new ConfigError(`${side} TLS files (${files}) cannot be used: ${(err as Error).message}`, { cause: err });
     }
     return { options, revoked };
   } catch (err) {
@@ -80,6 +87,7 @@ export class ServerTlsFiles {
 
   private constructor(
     readonly info: TlsInfo,
+    private readonly side: TlsSide,
     material: TlsMaterial,
     stamps: string,
   ) {
@@ -87,10 +95,10 @@ export class ServerTlsFiles {
     this.stamps = stamps;
   }
 
-  /** Reads and checks the files (ConfigError on the first problem). */
-  static load(info: TlsInfo): ServerTlsFiles {
+  /** Reads and checks the files (ConfigError on the first problem); `side` names the flags in messages. */
+  static load(info: TlsInfo, side: TlsSide = 'client'): ServerTlsFiles {
     const stamps = ServerTlsFiles.stampsOf(info);
-    return new ServerTlsFiles(info, loadMaterial(info), stamps);
+    return new ServerTlsFiles(info, side, loadMaterial(info, side), stamps);
   }
 
   /** Whether connections must present a certificate that chains to the trusted CA (etcd: RequireAndVerifyClientCert). */
@@ -103,7 +111,7 @@ export class ServerTlsFiles {
     return this.info.clientCertAuth;
   }
 
-  current(): SecureContextOptions {
+  current(): PemOptions {
     return this.material.options;
   }
 
@@ -129,7 +137,7 @@ export class ServerTlsFiles {
     const stamps = ServerTlsFiles.stampsOf(this.info);
     if (stamps === this.stamps || stamps === this.failedStamps) return false;
     try {
-      this.material = loadMaterial(this.info);
+      this.material = loadMaterial(this.info, this.side);
       this.stamps = stamps;
       this.failedStamps = undefined;
       return true;
