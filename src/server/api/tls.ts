@@ -1,6 +1,7 @@
 /**
  * The TLS material of the client listener (and, read once at start, of the peer transport): the files of
- * --client-crl-file read, checked, and read again when they change.
+ * --cert-file, --key-file, --trusted-ca-file and --client-crl-file (or their --peer-* twins) read, checked,
+ * and read again when they change.
  *
  * - `ServerTlsFiles.load(info)` reads every file and checks it the way Go's crypto/tls does before etcd
  *   serves: a certificate and a key that parse and belong together, a CA bundle with at least one
