@@ -23,6 +23,7 @@ import { isIP } from 'node:net';
 import { type PeerCertificate, connect as tlsConnect } from 'node:tls';
 
 import { TlsFileError, checkCaBundle, checkKeyPair, readTlsFile } from '../base/node-tls-files.js';
+import { goHostnameError, oneLineName, parseSubjectAltName } from '../base/node-x509.js';
 import { goTlsError } from '../base/tls-errors.js';
 import type { Endpoint } from './endpoints.js';
 import { ClientError } from './errors.js';
@@ -81,61 +82,14 @@ export function loadTlsFiles(files: TlsFiles): TlsOptions | undefined {
   }
 }
 
-/** An IP address in one canonical text form (IPv6 compressed, lower case), or undefined if not an IP. */
-function canonicalIp(text: string): string | undefined {
-  const bare = text.replace(/^\[|\]$/g, '');
-  const v = isIP(bare);
-  if (v === 4) return bare;
-  if (v === 6) return new URL(`http://[${bare}]/`).hostname.replace(/^\[|\]$/g, '');
-  return undefined;
-}
-
-/** The SANs of a certificate as Node describes them (`DNS:a, IP Address:127.0.0.1`). */
-function sansOf(cert: PeerCertificate): { dns: string[]; ips: string[] } {
-  const dns: string[] = [];
-  const ips: string[] = [];
-  for (const entry of (cert.subjectaltname ?? '').split(/,\s*(?=[A-Za-z ]+:)/)) {
-    const m = /^\s*([A-Za-z ]+):(.*)$/.exec(entry);
-    if (m === null) continue;
-    const value = (m[2] ?? '').trim().replace(/^"(.*)"$/, '$1');
-    if (m[1] === 'DNS') dns.push(value);
-    else if (m[1] === 'IP Address') ips.push(canonicalIp(value) ?? value);
-  }
-  return { dns, ips };
-}
-
-/** Go's matchHostnames: labels compared case-insensitively, `*` only as the whole leftmost label. */
-function matchesHostname(pattern: string, host: string): boolean {
-  const p = pattern.toLowerCase().replace(/\.$/, '').split('.');
-  const h = host.toLowerCase().replace(/\.$/, '').split('.');
-  if (p.length !== h.length || p.some((l) => l === '')) return false;
-  return p.every((label, i) => (i === 0 && label === '*') || label === h[i]);
-}
-
 /**
  * Go's crypto/x509 VerifyHostname with HostnameError's messages: undefined when `cert` is valid for
  * `host`, else the error. Used as grpc-js's checkServerIdentity, so the error reaches the caller.
  */
 export function checkServerName(host: string, cert: PeerCertificate): Error | undefined {
-  const { dns, ips } = sansOf(cert);
-  const ip = canonicalIp(host);
-  if (ip !== undefined) {
-    if (ips.includes(ip)) return undefined;
-    if (ips.length === 0) return new Error(`x509: cannot validate certificate for ${ip} because it doesn't contain any IP SANs`);
-    return new Error(`x509: certificate is valid for ${ips.join(', ')}, not ${ip}`);
-  }
-  if (dns.some((pattern) => matchesHostname(pattern, host))) return undefined;
   const cn = cert.subject?.CN;
-  if (dns.length === 0 && ips.length === 0 && typeof cn === 'string' && matchesHostname(cn, host)) {
-    return new Error('x509: certificate relies on legacy Common Name field, use SANs instead');
-  }
-  if (dns.length === 0) return new Error(`x509: certificate is not valid for any names, but wanted to match ${host}`);
-  return new Error(`x509: certificate is valid for ${dns.join(', ')}, not ${host}`);
-}
-
-/** A certificate's subject or issuer on one line (`CN=root, O=ops`). */
-function oneLine(name: string): string {
-  return name.split('\n').join(', ');
+  const problem = goHostnameError({ ...parseSubjectAltName(cert.subjectaltname), commonName: typeof cn === 'string' ? cn : undefined }, host);
+  return problem === undefined ? undefined : new Error(problem);
 }
 
 /** Why a server would refuse this client's certificate, judged from the certificate itself. */
@@ -147,12 +101,12 @@ export function clientCertificateProblem(tls: TlsOptions | undefined, now = Date
   } catch {
     return 'the server refused the client certificate';
   }
-  const subject = oneLine(leaf.subject);
+  const subject = oneLineName(leaf.subject);
   const notAfter = Date.parse(leaf.validTo);
   const notBefore = Date.parse(leaf.validFrom);
   if (notAfter < now) return `the server refused the client certificate (${subject}): it expired on ${new Date(notAfter).toISOString()}`;
   if (notBefore > now) return `the server refused the client certificate (${subject}): it is not valid before ${new Date(notBefore).toISOString()}`;
-  return `the server refused the client certificate (${subject}, issued by ${oneLine(leaf.issuer)}): it is not signed by a CA the server trusts, or it is revoked`;
+  return `the server refused the client certificate (${subject}, issued by ${oneLineName(leaf.issuer)}): it is not signed by a CA the server trusts, or it is revoked`;
 }
 
 /** The HTTP/2 client preface and an empty SETTINGS frame: an accepting server answers with its SETTINGS. */

@@ -30,6 +30,7 @@ import {
   parseCertificates,
 } from './inspect.js';
 import { canonicalIp } from './names.js';
+import { goHostnameError } from '../base/node-x509.js';
 
 export type CheckOptions = {
   /** The CA bundle to verify the server with: a path or PEM text (etcdctl's --cacert). */
@@ -111,24 +112,6 @@ async function pemOf(pemOrPath: string, what: string): Promise<string> {
   return pemOrPath.includes('-----BEGIN') ? pemOrPath : readTextFile(pemOrPath, what);
 }
 
-/** Go's HostnameError text for a certificate that does not cover `host`. */
-function goHostnameError(info: CertificateInfo, host: string): string {
-  if (!info.hasSanExtension && info.commonName !== undefined && info.commonName.toLowerCase() === host.toLowerCase()) {
-    return 'x509: certificate relies on legacy Common Name field, use SANs instead';
-  }
-  if (isIP(host) !== 0) {
-    if (info.ips.length === 0) return `x509: cannot validate certificate for ${host} because it doesn't contain any IP SANs`;
-    return `x509: certificate is valid for ${info.ips.join(', ')}, not ${host}`;
-  }
-  if (info.dns.length === 0) return `x509: certificate is not valid for any names, but wanted to match ${host}`;
-  return `x509: certificate is valid for ${info.dns.join(', ')}, not ${host}`;
-}
-
-function coversHost(cert: X509Certificate, host: string): boolean {
-  if (isIP(host) !== 0) return cert.checkIP(host) !== undefined;
-  return cert.checkHost(host, { subject: 'never' }) !== undefined;
-}
-
 /** Finds the path from `leaf` to a trust anchor through the presented intermediates; undefined if none. */
 function buildPath(leaf: X509Certificate, presented: readonly X509Certificate[], anchors: readonly X509Certificate[]): X509Certificate[] | undefined {
   if (anchors.some((a) => a.fingerprint256 === leaf.fingerprint256)) return [leaf];
@@ -169,12 +152,14 @@ function verifyServer(
     });
   }
 
-  if (!coversHost(leaf, host)) {
+  // Go's check, as etcd's clients make it (IP against IP SANs, names against DNS SANs, never the CN).
+  const hostnameProblem = goHostnameError(info, host);
+  if (hostnameProblem !== undefined) {
     const missing = isIP(host) !== 0 ? `IP:${host}` : `DNS:${host}`;
     const flag = isIP(host) !== 0 ? `--ip ${host}` : `--dns ${host}`;
     problems.push({
       kind: 'hostname',
-      message: `${goHostnameError(info, host)}: the server certificate ${info.subject} lacks the SAN ${missing} (it has ${sanList(info)}); re-issue it with ${flag} added to its names, or connect through a name it lists`,
+      message: `${hostnameProblem}: the server certificate ${info.subject} lacks the SAN ${missing} (it has ${sanList(info)}); re-issue it with ${flag} added to its names, or connect through a name it lists`,
     });
   }
 

@@ -8,7 +8,10 @@ import { isIP } from 'node:net';
 
 import { PkiFormatError } from './errors.js';
 import { readTextFile } from './files.js';
-import { canonicalIp, hostOf } from './names.js';
+import { hostOf } from './names.js';
+import { oneLineName, parseSubjectAltName } from '../base/node-x509.js';
+
+export { type SubjectAltNames, oneLineName, parseSubjectAltName } from '../base/node-x509.js';
 
 const dayMs = 86_400_000;
 
@@ -90,45 +93,11 @@ export async function loadCertificates(pemOrPath: string): Promise<{ certs: X509
   return { certs: parseCertificates(text, pemOrPath), where: pemOrPath };
 }
 
-/** OpenSSL's multi-line distinguished name (`O=kvctl\nCN=x`) on one line, in certificate order. */
-export function oneLineName(name: string): string {
-  return name.split('\n').filter((l) => l !== '').join(', ');
-}
-
 /** The first value of a subject attribute, from Node's parsed form. */
 function attribute(cert: X509Certificate, key: string): string | undefined {
   const subject = cert.toLegacyObject().subject as unknown as Record<string, string | string[] | undefined> | undefined;
   const value = subject?.[key];
   return Array.isArray(value) ? value[0] : value;
-}
-
-export type SubjectAltNames = { ips: string[]; dns: string[]; other: string[] };
-
-/**
- * Splits OpenSSL's SAN text (`DNS:localhost, IP Address:127.0.0.1`) into its kinds. Node quotes an entry that
- * contains a comma or quote as a JSON string, so entries are split only at `, ` followed by a known kind.
- */
-export function parseSubjectAltName(text: string | undefined): SubjectAltNames {
-  const out: SubjectAltNames = { ips: [], dns: [], other: [] };
-  if (text === undefined || text === '') return out;
-  const entry = /(DNS|IP Address|email|URI|DirName|othername|Registered ID):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g;
-  for (const m of text.matchAll(entry)) {
-    const kind = m[1] ?? '';
-    const raw = m[2] ?? '';
-    const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
-    if (kind === 'DNS') out.dns.push(value);
-    else if (kind === 'IP Address') out.ips.push(safeCanonicalIp(value));
-    else out.other.push(`${kind}:${value}`);
-  }
-  return out;
-}
-
-function safeCanonicalIp(text: string): string {
-  try {
-    return canonicalIp(text);
-  } catch {
-    return text;
-  }
 }
 
 function profileOf(isCa: boolean, eku: readonly string[] | undefined): CertificateProfile {

@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 
+import { canonicalIp as canonicalIpOrUndefined } from '../base/node-x509.js';
 import { PkiInputError } from './errors.js';
 
 /** The certificate profiles kvctl issues, with the extended key usages etcd needs of each. */
@@ -57,10 +58,8 @@ export function checkCommonName(cn: string): string {
  * same address always compares equal and error messages match what etcd's clients print.
  */
 export function canonicalIp(ip: string): string {
-  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  const family = isIP(bare);
-  if (family === 4) return bare.split('.').map((octet) => String(Number(octet))).join('.');
-  if (family === 6) return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  const canonical = canonicalIpOrUndefined(ip);
+  if (canonical !== undefined) return canonical;
   throw new PkiInputError(`pki: invalid IP address ${JSON.stringify(ip)}: give an IPv4 (127.0.0.1) or IPv6 (::1) address, or use --dns for a host name`);
 }
 

@@ -13,12 +13,12 @@
  *   not checked). A member whose certificate was made for another host is refused at the handshake, before
  *   a byte of raft reaches the node.
  */
-import type { X509Certificate } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 
 import type { Logger } from '../../base/logger.js';
+import { canonicalIp, oneLineName, parseSubjectAltName } from '../../base/node-x509.js';
 
 export interface PeerTls {
   /** PEM certificate (chain) this member presents, as server and as client. */
@@ -123,29 +123,18 @@ async function certificateProblem(socket: tls.TLSSocket): Promise<string | undef
   if (!socket.authorized) {
     const why = socket.authorizationError;
     const code = typeof why === 'string' ? why : why.message;
-    return `the peer's certificate (${raw.subject.replaceAll('\n', ', ')}, issued by ${raw.issuer.replaceAll('\n', ', ')}) is not accepted: ${code}`;
+    return `the peer's certificate (${oneLineName(raw.subject)}, issued by ${oneLineName(raw.issuer)}) is not accepted: ${code}`;
   }
   const remote = normalizeIp(socket.remoteAddress ?? '');
-  const { ips, dns } = sansOf(raw);
+  const { ips, dns } = parseSubjectAltName(raw.subjectAltName);
   if (ips.length === 0 && dns.length === 0) return undefined;
-  if (ips.some((ip) => normalizeIp(ip) === remote)) return undefined;
+  if (ips.includes(remote)) return undefined;
   for (const name of dns) {
     if (name.includes('*')) continue;
     if ((await resolve(name)).includes(remote)) return undefined;
   }
   const names = [...ips, ...dns].join(', ');
-  return `the peer's certificate (${raw.subject.replaceAll('\n', ', ')}) is valid for ${names}, not ${remote}`;
-}
-
-/** IP and DNS subject alternative names. */
-export function sansOf(cert: X509Certificate): { ips: string[]; dns: string[] } {
-  const ips: string[] = [];
-  const dns: string[] = [];
-  for (const part of (cert.subjectAltName ?? '').split(', ')) {
-    if (part.startsWith('IP Address:')) ips.push(part.slice('IP Address:'.length));
-    else if (part.startsWith('DNS:')) dns.push(part.slice('DNS:'.length));
-  }
-  return { ips, dns };
+  return `the peer's certificate (${oneLineName(raw.subject)}) is valid for ${names}, not ${remote}`;
 }
 
 async function resolve(name: string): Promise<string[]> {
@@ -165,6 +154,8 @@ async function resolve(name: string): Promise<string[]> {
   }
 }
 
+/** A socket address in canonicalIp's form (an IPv4-mapped IPv6 address as the IPv4 one). */
 function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip.toLowerCase();
+  const v4 = ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
+  return canonicalIp(v4) ?? v4;
 }
