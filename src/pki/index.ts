@@ -16,6 +16,7 @@ export {
   type SelfSignedOptions,
   completePendingRenewals,
   defaultCertDays,
+  ensureSelfSignedPair,
   issueCertificate,
   issueMemberCertificates,
   peerCertificateName,

@@ -15,7 +15,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 import { PkiExistsError, PkiFormatError, PkiInputError, PkiMismatchError, PkiNotFoundError } from './errors.js';
-import { certFileMode, exists, keyFileMode, readTextFile, replaceFile, syncDir, writeNewFile } from './files.js';
+import { certFileMode, ensureDir, exists, keyFileMode, readTextFile, replaceFile, syncDir, writeNewFile } from './files.js';
 import { loadCa, type LoadedCa } from './ca.js';
 import { type CertificateInfo, describeCertificate, oneLineName, opensslDate, parseCertificates } from './inspect.js';
 import {
@@ -342,4 +342,20 @@ export async function selfSignedCertificate(opts: SelfSignedOptions): Promise<{ 
     { kind: 'self', key: key.privateKey },
   );
   return { certPem, keyPem: key.keyPem };
+}
+
+/**
+ * etcd's auto-TLS files: `cert.pem` and `key.pem` in `dir` (created owner-only), made by
+ * selfSignedCertificate unless both are there already (then kept: a member keeps its certificate across
+ * restarts). Each file is written whole, synced, key first, so that both present means a complete pair.
+ */
+export async function ensureSelfSignedPair(dir: string, opts: SelfSignedOptions): Promise<{ certFile: string; keyFile: string; created: boolean }> {
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  if ((await exists(certFile)) && (await exists(keyFile))) return { certFile, keyFile, created: false };
+  const { certPem, keyPem } = await selfSignedCertificate(opts);
+  await ensureDir(dir);
+  await replaceFile(keyFile, keyPem, keyFileMode);
+  await replaceFile(certFile, certPem, certFileMode);
+  return { certFile, keyFile, created: true };
 }

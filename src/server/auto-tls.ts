@@ -6,11 +6,10 @@
  * InsecureSkipVerify), and there is no CA to check client certificates against. They encrypt; for identity,
  * issue real ones with `kvctl cert`.
  */
-import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Logger } from '../base/logger.js';
-import { selfSignedCertificate } from '../pki/index.js';
+import { ensureSelfSignedPair } from '../pki/index.js';
 import { type ServerConfig, type TlsInfo, tlsInfoEmpty } from './kvserver/config.js';
 
 /** The config with auto-TLS files filled in where they apply (a copy; `config` is not changed). */
@@ -40,20 +39,9 @@ function fixturesDir(config: ServerConfig, side: 'client' | 'peer'): string {
 
 async function selfCert(config: ServerConfig, side: 'client' | 'peer', urls: readonly URL[], given: TlsInfo, logger: Logger): Promise<TlsInfo> {
   const dir = fixturesDir(config, side);
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  if (!existsSync(certFile) || !existsSync(keyFile)) {
-    const hosts = [...new Set(urls.map((u) => u.hostname.replace(/^\[|\]$/g, '')))];
-    const { certPem, keyPem } = await selfSignedCertificate({ hosts, days: 365 });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // The key first, each through a temporary name: a crash leaves either no pair or a whole one.
-    writeFileSync(`${keyFile}.tmp`, keyPem, { mode: 0o600 });
-    chmodSync(`${keyFile}.tmp`, 0o600);
-    renameSync(`${keyFile}.tmp`, keyFile);
-    writeFileSync(`${certFile}.tmp`, certPem, { mode: 0o644 });
-    renameSync(`${certFile}.tmp`, certFile);
-    logger.info(`made a self-signed ${side} certificate for ${hosts.join(', ')} in ${dir} (--${side === 'peer' ? 'peer-' : ''}auto-tls)`);
-  }
+  const hosts = [...new Set(urls.map((u) => u.hostname.replace(/^\[|\]$/g, '')))];
+  const { certFile, keyFile, created } = await ensureSelfSignedPair(dir, { hosts, days: 365 });
+  if (created) logger.info(`made a self-signed ${side} certificate for ${hosts.join(', ')} in ${dir} (--${side === 'peer' ? 'peer-' : ''}auto-tls)`);
   if (given.clientCertAuth && given.trustedCaFile === '') {
     logger.warn(`--${side === 'peer' ? 'peer-' : ''}client-cert-auth needs --${side === 'peer' ? 'peer-' : ''}trusted-ca-file: with auto-TLS no ${side} certificate can be verified; ignoring it`);
     return { ...given, certFile, keyFile, clientCertAuth: false };
