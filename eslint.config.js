@@ -117,13 +117,13 @@ const LAYERS = [
   { from: 'src/pki', allow: ['src/base', 'src/pki'], builtins: true, packages: true },
   {
     from: 'src/agent',
-    allow: ['src/base', 'src/client', 'src/agent', 'src/server/index.ts'],
+    allow: ['src/base', 'src/client', 'src/agent', 'src/server/index.ts', 'src/pki/index.ts', 'src/proto'],
     builtins: true,
     packages: true,
   },
   {
     from: 'src/cli',
-    allow: ['src/base', 'src/client', 'src/agent/index.ts', 'src/server/index.ts', 'src/cli'],
+    allow: ['src/base', 'src/client', 'src/agent/index.ts', 'src/server/index.ts', 'src/pki/index.ts', 'src/cli'],
     builtins: true,
     packages: true,
   },

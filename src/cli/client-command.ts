@@ -18,7 +18,8 @@
  */
 import { Flags, ux } from '@oclif/core';
 
-import { type ClientOptions, ClientError, EtcdClient, type TlsOptions, defaultEndpoint, loadTlsFiles } from '../client/index.js';
+import { type ClientOptions, ClientError, EtcdClient, type TlsOptions, defaultEndpoint, loadTlsFiles, quietIpServerNameWarning } from '../client/index.js';
+import { loadContextSync } from '../agent/index.js';
 import { BaseCommand } from './base-command.js';
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
@@ -45,9 +46,13 @@ function durationFlag(description: string, defaultText: string, env: string) {
 /** The flags every client command takes (etcdctl's global options). */
 export const clientFlags = {
   endpoints: Flags.string({
-    description: 'gRPC endpoints, comma separated (host:port or http://host:port)',
-    default: defaultEndpoint,
+    description: `gRPC endpoints, comma separated (host:port or http://host:port); default: the current kvctl context's, else ${defaultEndpoint}`,
     env: 'ETCDCTL_ENDPOINTS',
+    helpGroup: 'GLOBAL',
+  }),
+  context: Flags.string({
+    description: 'the saved cluster context (from kvctl cluster bootstrap) whose endpoints and client certificate to use when --endpoints is not given',
+    env: 'KVCTL_CONTEXT',
     helpGroup: 'GLOBAL',
   }),
   'dial-timeout': durationFlag('dial timeout for client connections', '2s', 'ETCDCTL_DIAL_TIMEOUT'),
@@ -110,7 +115,8 @@ export function int64Flag(description: string) {
 export const clusterFlag = Flags.boolean({ description: 'use all endpoints from the cluster member list', default: false });
 
 export type ClientFlags = {
-  endpoints: string;
+  endpoints?: string | undefined;
+  context?: string | undefined;
   'dial-timeout': number;
   'command-timeout': number;
   'write-out': WriteOut;
@@ -138,25 +144,6 @@ function tlsOf(flags: ClientFlags): TlsOptions | undefined {
   });
   if (tls !== undefined) quietIpServerNameWarning();
   return tls;
-}
-
-/**
- * grpc-js sends the endpoint's host as the TLS server name even when it is an IP address, which Node
- * answers with a one-time DeprecationWarning (DEP0123) on stderr. Go's client sends no server name for an
- * IP address and etcdctl prints nothing; neither does kvctl: this one warning is dropped, every other one
- * goes through.
- */
-let ipServerNameWarningQuiet = false;
-function quietIpServerNameWarning(): void {
-  if (ipServerNameWarningQuiet) return;
-  ipServerNameWarningQuiet = true;
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((...args: unknown[]) => {
-    const [, typeOrOptions, code] = args;
-    const warningCode = typeof typeOrOptions === 'object' && typeOrOptions !== null ? (typeOrOptions as { code?: unknown }).code : code;
-    if (warningCode === 'DEP0123') return;
-    emit(...args);
-  }) as typeof process.emitWarning;
 }
 
 /** etcdctl's `--user name[:password]` and `--password`: the user and password to authenticate with, if any. */
@@ -210,8 +197,13 @@ export abstract class ClientCommand<T> extends BaseCommand<T> {
   }
 
   protected clientOptions(flags: ClientFlags): ClientOptions {
-    const opts = { endpoints: flags.endpoints, dialTimeoutMs: flags['dial-timeout'], commandTimeoutMs: flags['command-timeout'] };
-    const tls = tlsOf(flags);
+    const context = flags.endpoints === undefined ? loadContextSync(flags.context) : undefined;
+    const given = context !== undefined && flags.cacert === undefined && flags.cert === undefined && flags.key === undefined && context.tls !== undefined
+      ? { ...flags, cacert: context.tls.ca, cert: context.tls.cert, key: context.tls.key }
+      : flags;
+    const endpoints = flags.endpoints ?? context?.endpoints.join(',') ?? defaultEndpoint;
+    const opts = { endpoints, dialTimeoutMs: flags['dial-timeout'], commandTimeoutMs: flags['command-timeout'] };
+    const tls = tlsOf(given);
     return { ...opts, ...(tls !== undefined ? { tls } : {}), ...credentialsOf(flags, this.promptedPassword) };
   }
 

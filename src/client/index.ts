@@ -22,7 +22,7 @@ export type {
 } from '../proto/gen/etcdserverpb/rpc.js';
 export { type Endpoint, defaultEndpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
 export { ClientError, type ClientErrorKind, type DialFailure } from './errors.js';
-export { type TlsFiles, loadTlsFiles } from './tls.js';
+export { type TlsFiles, loadTlsFiles, quietIpServerNameWarning } from './tls.js';
 export { type SnapshotDownload, downloadSnapshot } from './snapshot.js';
 export { fromKeyEnd, prefixEnd, toBytes } from './keys.js';
 export { type KeepAliveEnd, type KeepAliveOptions, LeaseApi, type LeaseGrantResponse, type LeaseKeepAliveResponse, type LeaseLeasesResponse, type LeaseRevokeResponse, type LeaseTimeToLiveResponse, leaseNotFound } from './lease.js';

@@ -184,3 +184,22 @@ function probe(ep: Endpoint, tls: TlsOptions | undefined, timeoutMs: number): Pr
     socket.once('close', () => finish(handshakeDone && secure ? clientCertificateProblem(tls) : undefined));
   });
 }
+
+/**
+ * grpc-js sends the endpoint's host as the TLS server name even when it is an IP address, which Node
+ * answers with a one-time DeprecationWarning (DEP0123) on stderr. Go's client sends no server name for an
+ * IP address and etcdctl prints nothing; neither does kvctl: this one warning is dropped, every other one
+ * goes through.
+ */
+let ipServerNameWarningQuiet = false;
+export function quietIpServerNameWarning(): void {
+  if (ipServerNameWarningQuiet) return;
+  ipServerNameWarningQuiet = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    const [, typeOrOptions, code] = args;
+    const warningCode = typeof typeOrOptions === 'object' && typeOrOptions !== null ? (typeOrOptions as { code?: unknown }).code : code;
+    if (warningCode === 'DEP0123') return;
+    emit(...args);
+  }) as typeof process.emitWarning;
+}

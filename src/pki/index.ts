@@ -8,6 +8,8 @@ export { type CheckOptions, type CheckProblem, type CheckProblemKind, type Endpo
 export { PkiExistsError, PkiFormatError, PkiInputError, PkiMismatchError, PkiNotFoundError } from './errors.js';
 export { type CertificateInfo, type CertificateProfile, expiryWarningDays, hostsNotCovered, inspectCertificate } from './inspect.js';
 export {
+  type CertificatePair,
+  type EnsuredMemberCertificates,
   type IssueOptions,
   type IssuedCertificate,
   type MemberCertificateOptions,
@@ -16,6 +18,7 @@ export {
   type SelfSignedOptions,
   completePendingRenewals,
   defaultCertDays,
+  ensureMemberCertificates,
   ensureSelfSignedPair,
   issueCertificate,
   issueMemberCertificates,
@@ -26,3 +29,5 @@ export {
 export { type CertificateListEntry, type KeyState, listCertificates } from './list.js';
 export { type Profile, caCertFile, caKeyFile, maxDays, profiles } from './names.js';
 export { certificateLines, checkLines, daysLeftText, listHeader, listRow, profileText, sanText, shortTime } from './render.js';
+// Crash-safe writes of key material, also used by the agent for the files it installs.
+export { certFileMode, ensureDir, exists, keyFileMode, replaceFile } from './files.js';

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { PkiExistsError, PkiFormatError, PkiInputError, PkiMismatchError, PkiNotFoundError } from './errors.js';
 import { certFileMode, ensureDir, exists, keyFileMode, readTextFile, replaceFile, syncDir, writeNewFile } from './files.js';
 import { loadCa, type LoadedCa } from './ca.js';
-import { type CertificateInfo, describeCertificate, oneLineName, opensslDate, parseCertificates } from './inspect.js';
+import { type CertificateInfo, describeCertificate, hostsNotCovered, oneLineName, opensslDate, parseCertificates } from './inspect.js';
 import {
   type Profile,
   canonicalIp,
@@ -358,4 +358,36 @@ export async function ensureSelfSignedPair(dir: string, opts: SelfSignedOptions)
   await replaceFile(keyFile, keyPem, keyFileMode);
   await replaceFile(certFile, certPem, certFileMode);
   return { certFile, keyFile, created: true };
+}
+
+export type CertificatePair = { readonly certFile: string; readonly keyFile: string };
+export type EnsuredMemberCertificates = { readonly server: CertificatePair; readonly peer: CertificatePair; readonly reused: boolean };
+
+/**
+ * A member's server and peer certificates covering `hosts` (IP addresses and names): the ones `dir` already
+ * holds for `name` when they cover every host (so a step that failed half way can simply run again), else new
+ * ones. Existing certificates that do not cover a host are refused (PkiMismatchError names the hosts and the
+ * files to remove), never replaced behind the operator's back.
+ */
+export async function ensureMemberCertificates(dir: string, name: string, hosts: readonly string[]): Promise<EnsuredMemberCertificates> {
+  const peerName = peerCertificateName(name);
+  const server = { certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
+  const peer = { certFile: join(dir, `${peerName}.crt`), keyFile: join(dir, `${peerName}.key`) };
+  if ((await exists(server.certFile)) || (await exists(peer.certFile))) {
+    const missing = new Set<string>();
+    for (const f of [server.certFile, peer.certFile]) {
+      if (!(await exists(f))) throw new PkiMismatchError(`pki: ${f} is missing while its pair exists: remove both or issue it with kvctl cert issue`);
+      for (const h of await hostsNotCovered(f, hosts)) missing.add(h);
+    }
+    if (missing.size > 0) {
+      throw new PkiMismatchError(
+        `pki: certificates for ${name} exist in ${dir} but do not cover ${[...missing].join(', ')}: remove ${server.certFile} and ${peer.certFile} (and their keys) to issue new ones, or use another member name`,
+      );
+    }
+    return { server, peer, reused: true };
+  }
+  const ips = hosts.filter((h) => isIP(h) !== 0);
+  const dns = hosts.filter((h) => isIP(h) === 0);
+  const issued = await issueMemberCertificates(dir, { name, ips, dns });
+  return { server: issued.server, peer: issued.peer, reused: false };
 }

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 
@@ -9,7 +8,7 @@ import { ClientCommand } from '../../cli/client-command.js';
 import { CtlError } from '../../cli/ctl-error.js';
 import { ExitCode } from '../../cli/exit-codes.js';
 import { checkChangeWriteOut, jsonMemberAdd, peerUrlsOf, printMemberAdd } from '../../cli/member-output.js';
-import { caCertFile, hostsNotCovered, issueMemberCertificates, peerCertificateName } from '../../pki/index.js';
+import { type EnsuredMemberCertificates, PkiMismatchError, caCertFile, ensureMemberCertificates } from '../../pki/index.js';
 
 export type MemberAddResult = MemberAddResponse;
 
@@ -92,25 +91,12 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
       if (isIP(host) !== 0) allIps.add(host);
       else allDns.add(host);
     }
-    const hosts = [...allIps, ...allDns];
-    const server = { certFile: join(pki, `${name}.crt`), keyFile: join(pki, `${name}.key`) };
-    const peer = { certFile: join(pki, `${peerCertificateName(name)}.crt`), keyFile: join(pki, `${peerCertificateName(name)}.key`) };
-    if (existsSync(server.certFile) || existsSync(peer.certFile)) {
-      const missing = new Set<string>();
-      for (const f of [server.certFile, peer.certFile]) {
-        if (!existsSync(f)) throw new CtlError(`${f} is missing while its pair exists: remove both or issue it with kvctl cert issue`, ExitCode.ExitError);
-        for (const h of await hostsNotCovered(f, hosts)) missing.add(h);
-      }
-      if (missing.size > 0) {
-        throw new CtlError(
-          `certificates for ${name} exist in ${pki} but do not cover ${[...missing].join(', ')}: remove ${server.certFile} and ${peer.certFile} (and their keys) to issue new ones, or use another member name`,
-          ExitCode.ExitError,
-        );
-      }
-      return { server, peer, reused: true };
+    try {
+      return await ensureMemberCertificates(pki, name, [...allIps, ...allDns]);
+    } catch (err) {
+      if (err instanceof PkiMismatchError) throw new CtlError(err.message.replace(/^pki: /, ''), ExitCode.ExitError, { cause: err });
+      throw err;
     }
-    const issued = await issueMemberCertificates(pki, { name, ips: [...allIps], dns: [...allDns] });
-    return { server: issued.server, peer: issued.peer, reused: false };
   }
 
   protected jsonOf(result: MemberAddResult): string {
@@ -118,9 +104,7 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
   }
 }
 
-type CertPair = { readonly certFile: string; readonly keyFile: string };
-/** The new member's certificate files; `reused` when they were in the PKI directory already. */
-type MemberTls = { readonly server: CertPair; readonly peer: CertPair; readonly reused: boolean };
+type MemberTls = EnsuredMemberCertificates;
 
 /** The ETCD_* settings that make the new member use its certificates (etcd's names). */
 function tlsSettings(pki: string, certs: MemberTls): string[] {

@@ -1,0 +1,182 @@
+/**
+ * The CLI's side of the agent API: a connection to one agent, either for first contact (the agent's
+ * self-signed certificate pinned and its knowledge of the bootstrap token checked: trust.ts) or enrolled
+ * (mutual TLS with the cluster's CA and the operator's client certificate).
+ */
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
+
+import * as grpc from '@grpc/grpc-js';
+
+import { quietIpServerNameWarning } from '../client/index.js';
+import {
+  AgentClient,
+  type AgentStatus,
+  type HelloResponse,
+  type NodeSpec,
+} from '../proto/gen/kvctl/agent/v1/agent.js';
+import { AgentAuthError, AgentInputError, AgentUnavailableError } from './errors.js';
+import { bearer, newNonce, sameSecret, tokenMetadataKey, tokenProof } from './trust.js';
+import { fromServiceError } from './wire-errors.js';
+
+export type { AgentStatus, HelloResponse };
+
+/** The default port of the agent API (etcd has 2379 and 2380). */
+export const defaultAgentPort = 2390;
+
+export interface ClientTlsFiles {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** `host`, `host:port` or `[v6]:port`; the port defaults to the agent port. */
+export function parseAgentAddress(address: string): { host: string; port: number; text: string } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(address.trim());
+  if (m === null) throw new AgentInputError(`agent address ${JSON.stringify(address)}: expected host or host:port`);
+  const host = m[1] ?? m[2] ?? '';
+  const port = m[3] !== undefined ? Number(m[3]) : defaultAgentPort;
+  if (port < 1 || port > 65535) throw new AgentInputError(`agent address ${address}: port out of range`);
+  return { host, port, text: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/** The certificate a TLS server presents, without verifying it (first contact only; pinned afterwards). */
+async function fetchServerCertificate(host: string, port: number, timeoutMs: number): Promise<Buffer> {
+  return await new Promise<Buffer>((resolve, reject) => {
+    quietIpServerNameWarning();
+    const socket = tlsConnect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake within ${timeoutMs} ms`)), timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const cert = socket.getPeerCertificate(false);
+      socket.destroy();
+      if (cert === undefined || cert.raw === undefined) reject(new Error('the agent presented no certificate'));
+      else resolve(cert.raw);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function pemOf(der: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
+}
+
+type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
+
+export class AgentConnection {
+  private constructor(
+    readonly address: string,
+    private readonly client: InstanceType<typeof AgentClient>,
+    private readonly token: string | undefined,
+  ) {
+    // Agents are usually addressed by IP; Node warns about the IP server name grpc-js sends (see client/tls.ts).
+    quietIpServerNameWarning();
+  }
+
+  /**
+   * Connects to an agent that may not be enrolled: pins the certificate it presents and checks, with a fresh
+   * nonce, that it knows `token`. Returns the connection and the agent's Hello.
+   */
+  static async firstContact(address: string, token: string, timeoutMs = 5000): Promise<{ conn: AgentConnection; hello: HelloResponse }> {
+    const { host, port, text } = parseAgentAddress(address);
+    let der: Buffer;
+    try {
+      der = await fetchServerCertificate(host, port, timeoutMs);
+    } catch (err) {
+      throw new AgentUnavailableError(`agent ${text} is unreachable: ${(err as Error).message}`);
+    }
+    const creds = grpc.credentials.createSsl(Buffer.from(pemOf(der)), null, null, {
+      // The pinned certificate is the trust anchor; which names it carries does not matter.
+      checkServerIdentity: (_host, cert) => (Buffer.compare(cert.raw, der) === 0 ? undefined : new Error('the agent presented another certificate')),
+    });
+    const conn = new AgentConnection(text, new AgentClient(text, creds), token);
+    const nonce = newNonce();
+    const hello = await conn.call(conn.bound<{ nonce: Buffer }, HelloResponse>('hello'), { nonce }, timeoutMs);
+    if (!hello.enrolled && !sameSecret(hello.tokenProof, tokenProof(token, nonce, new X509Certificate(der).raw))) {
+      conn.close();
+      throw new AgentAuthError(`agent ${text} could not prove it holds the bootstrap token: wrong token, or not the agent you meant (check the address)`);
+    }
+    return { conn, hello };
+  }
+
+  /** Connects to an enrolled agent with mutual TLS. */
+  static enrolled(address: string, tls: ClientTlsFiles): AgentConnection {
+    const { text } = parseAgentAddress(address);
+    return new AgentConnection(text, new AgentClient(text, grpc.credentials.createSsl(tls.ca, tls.key, tls.cert)), undefined);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private async call<Req, Res>(method: Unary<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
+    const md = new grpc.Metadata();
+    if (this.token !== undefined) md.set(tokenMetadataKey, bearer(this.token));
+    return await new Promise<Res>((resolve, reject) => {
+      method(req, md, { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err !== null) reject(fromServiceError(err, this.address));
+        else if (res === undefined) reject(new Error(`agent ${this.address}: empty answer`));
+        else resolve(res);
+      });
+    });
+  }
+
+  private bound<Req, Res>(name: keyof InstanceType<typeof AgentClient>): Unary<Req, Res> {
+    return (this.client[name] as unknown as Unary<Req, Res>).bind(this.client);
+  }
+
+  async hello(timeoutMs = 5000): Promise<HelloResponse> {
+    return await this.call(this.bound<{ nonce: Buffer }, HelloResponse>('hello'), { nonce: Buffer.alloc(0) }, timeoutMs);
+  }
+
+  async enroll(req: { caPem: string; certPem: string; keyPem: string; clusterName: string }): Promise<void> {
+    await this.call(this.bound('enroll'), req, 10_000);
+  }
+
+  async configure(spec: NodeSpec, replace = false): Promise<AgentStatus> {
+    return await this.call(this.bound<{ spec: NodeSpec; replace: boolean }, AgentStatus>('configure'), { spec, replace }, 15_000);
+  }
+
+  async start(): Promise<AgentStatus> {
+    return await this.call(this.bound<object, AgentStatus>('start'), {}, 30_000);
+  }
+
+  async stop(): Promise<AgentStatus> {
+    return await this.call(this.bound<object, AgentStatus>('stop'), {}, 60_000);
+  }
+
+  async restart(): Promise<AgentStatus> {
+    return await this.call(this.bound<object, AgentStatus>('restart'), {}, 60_000);
+  }
+
+  async status(timeoutMs = 5000): Promise<AgentStatus> {
+    return await this.call(this.bound<object, AgentStatus>('status'), {}, timeoutMs);
+  }
+
+  async wipe(memberName: string): Promise<AgentStatus> {
+    return await this.call(this.bound<{ memberName: string }, AgentStatus>('wipe'), { memberName }, 60_000);
+  }
+
+  async reset(memberName: string): Promise<AgentStatus> {
+    return await this.call(this.bound<{ memberName: string }, AgentStatus>('reset'), { memberName }, 60_000);
+  }
+
+  /** The member's log: the last `tail` lines, then (follow) new output until the returned stop() is called. */
+  logs(tail: number, follow: boolean): { chunks: AsyncIterable<Buffer>; stop: () => void } {
+    const md = new grpc.Metadata();
+    const stream = this.client.logs({ tail, follow }, md);
+    const address = this.address;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of stream as AsyncIterable<{ data: Uint8Array }>) yield Buffer.from(chunk.data);
+      } catch (err) {
+        if ((err as grpc.ServiceError).code === grpc.status.CANCELLED) return;
+        throw fromServiceError(err as grpc.ServiceError, address);
+      }
+    }
+    return { chunks: chunks(), stop: () => stream.cancel() };
+  }
+}

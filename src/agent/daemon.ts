@@ -1,0 +1,437 @@
+/**
+ * `kvctl agent`: the daemon on every host. It owns that host's member: renders its configuration from
+ * templates/, installs its certificates, runs it (Supervisor + a Launcher per runtime), reports its state and
+ * health, wipes it, and streams its log, all through the API in proto/kvctl/agent/v1/agent.proto.
+ *
+ * Trust (see trust.ts): before enrollment the agent serves TLS with a self-signed certificate and takes Enroll
+ * only with the bootstrap token; Enroll installs the cluster's CA and the agent's certificate, and the agent
+ * then serves mutual TLS (clients need a certificate from that CA) and no longer takes the token.
+ *
+ * When the agent stops (SIGTERM, a crash, an upgrade) its member keeps serving; the next agent adopts it.
+ */
+import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+
+import * as grpc from '@grpc/grpc-js';
+
+import type { Logger } from '../base/logger.js';
+import { certFileMode, ensureDir, ensureSelfSignedPair, keyFileMode, replaceFile } from '../pki/index.js';
+import {
+  type AgentServer,
+  AgentService,
+  type AgentStatus,
+  type EnrollRequest,
+  type HelloResponse,
+  type LogChunk,
+  type NodeSpec,
+} from '../proto/gen/kvctl/agent/v1/agent.js';
+import { AgentAuthError, AgentInputError, AgentStateError } from './errors.js';
+import { probeHealth } from './health.js';
+import { type Launcher, ProcessLauncher, memberIdentity } from './launcher.js';
+import { readLog, tailOffset } from './logs.js';
+import { parseEnvFile, renderTemplate } from './render.js';
+import { type MemberLayout, checkSpec, envValues, memberLayout, memberPkiFiles, sameSpec } from './spec.js';
+import { type AgentState, loadState, saveState } from './state.js';
+import { Supervisor } from './supervisor.js';
+import { sameSecret, tokenMetadataKey, tokenProof } from './trust.js';
+import { toServiceError } from './wire-errors.js';
+
+export interface AgentOptions {
+  readonly name: string;
+  /** host:port of the agent's API. */
+  readonly listen: string;
+  readonly dir: string;
+  readonly token: string;
+  readonly version: string;
+  /** How to run kvctl's own node: [file, ...args] (process.execPath + bin/run.js + 'node'). */
+  readonly kvctlCommand: readonly string[];
+  /** The etcd binary (a name looked up on PATH, or a path). */
+  readonly etcdBinary: string;
+  readonly logger: Logger;
+  /** Extra launchers by runtime name (the docker runtime plugs in here). */
+  readonly extraLaunchers?: ReadonlyMap<string, (spec: NodeSpec, layout: MemberLayout) => Launcher>;
+  readonly stopTimeoutMs?: number;
+}
+
+function onPath(file: string): string | undefined {
+  if (file.includes('/')) return existsSync(file) ? file : undefined;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir !== '' && existsSync(join(dir, file))) return join(dir, file);
+  }
+  return undefined;
+}
+
+function splitHostPort(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  if (m === null) throw new AgentInputError(`--listen ${JSON.stringify(listen)}: expected host:port`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new AgentInputError(`--listen ${listen}: port out of range`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+export class AgentDaemon {
+  private server: grpc.Server | undefined;
+  private state: AgentState;
+  private supervisor: Supervisor | undefined;
+  private readonly layout: MemberLayout;
+  private readonly tlsDir: string;
+  private selfSignedDer: Buffer = Buffer.alloc(0);
+  private boundPort = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: AgentOptions,
+    state: AgentState,
+  ) {
+    this.state = state;
+    this.layout = memberLayout(opts.dir);
+    this.tlsDir = join(opts.dir, 'tls');
+  }
+
+  static async start(opts: AgentOptions): Promise<AgentDaemon> {
+    await ensureDir(opts.dir);
+    const daemon = new AgentDaemon(opts, await loadState(opts.dir));
+    await daemon.listen();
+    await daemon.resumeMember();
+    return daemon;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** The runtimes this host can run. */
+  runtimes(): string[] {
+    const found = ['kvctl'];
+    if (onPath(this.opts.etcdBinary) !== undefined) found.push('etcd');
+    for (const name of this.opts.extraLaunchers?.keys() ?? []) found.push(name);
+    return found;
+  }
+
+  /** Stops serving the API; the member keeps running (see the module comment). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.supervisor?.detach();
+    await this.shutdownServer();
+  }
+
+  private async shutdownServer(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 2000);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private async credentials(): Promise<grpc.ServerCredentials> {
+    if (this.state.enrolled) {
+      const [ca, cert, key] = await Promise.all(['ca.crt', 'agent.crt', 'agent.key'].map((f) => readFile(join(this.tlsDir, f))));
+      return grpc.ServerCredentials.createSsl(ca as Buffer, [{ cert_chain: cert as Buffer, private_key: key as Buffer }], true);
+    }
+    const { host } = splitHostPort(this.opts.listen);
+    const pair = await ensureSelfSignedPair(join(this.tlsDir, 'bootstrap'), { hosts: [host === '0.0.0.0' || host === '::' ? 'localhost' : host, 'localhost'] });
+    const cert = await readFile(pair.certFile);
+    this.selfSignedDer = Buffer.from(new X509Certificate(cert).raw);
+    return grpc.ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: await readFile(pair.keyFile) }], false);
+  }
+
+  private async listen(): Promise<void> {
+    const creds = await this.credentials();
+    const server = new grpc.Server();
+    server.addService(AgentService, this.handlers());
+    const { host, port } = splitHostPort(this.opts.listen);
+    const address = host.includes(':') ? `[${host}]:${this.boundPort || port}` : `${host}:${this.boundPort || port}`;
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, creds, (err, p) => (err !== null ? reject(err) : resolve(p)));
+    });
+    this.server = server;
+    this.opts.logger.info(`agent ${this.opts.name} listening on ${host}:${this.boundPort} (${this.state.enrolled ? `mutual TLS, cluster ${this.state.clusterName}` : 'not enrolled: bootstrap token and self-signed TLS'})`);
+  }
+
+  private launcherFor(spec: NodeSpec): Launcher {
+    const extra = this.opts.extraLaunchers?.get(spec.runtime);
+    if (extra !== undefined) return extra(spec, this.layout);
+    const [file, ...args] = spec.runtime === 'etcd' ? [onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary] : this.opts.kvctlCommand;
+    if (file === undefined) throw new AgentStateError('agent: no command to run the member with');
+    return new ProcessLauncher({ file, args, identity: memberIdentity(this.opts.dir), logFile: this.layout.logFile, pidFile: this.layout.pidFile });
+  }
+
+  private supervisorFor(spec: NodeSpec): Supervisor {
+    this.supervisor ??= new Supervisor({
+      launcher: this.launcherFor(spec),
+      environment: async () => parseEnvFile(await readFile(this.layout.envFile, 'utf8')),
+      logger: this.opts.logger,
+      ...(this.opts.stopTimeoutMs !== undefined ? { stopTimeoutMs: this.opts.stopTimeoutMs } : {}),
+    });
+    return this.supervisor;
+  }
+
+  /** At agent start: adopt the member an earlier agent left running, or start it if it should run. */
+  private async resumeMember(): Promise<void> {
+    const spec = this.state.spec;
+    if (spec === undefined) return;
+    const supervisor = this.supervisorFor(spec);
+    if (await supervisor.adopt()) return;
+    if (this.state.wantRunning) {
+      this.opts.logger.info(`member ${spec.memberName} should run and does not: starting it`);
+      await supervisor.start().catch((err: unknown) => this.opts.logger.error(`could not start member ${spec.memberName}: ${(err as Error).message}`));
+    }
+  }
+
+  private async setState(next: Partial<AgentState>): Promise<void> {
+    this.state = { ...this.state, ...next };
+    await saveState(this.opts.dir, this.state);
+  }
+
+  private requireEnrolled(): void {
+    if (!this.state.enrolled) {
+      throw new AgentStateError(`agent ${this.opts.name} is not enrolled in a cluster yet: kvctl cluster bootstrap (or kvctl member add --host) enrolls it with its bootstrap token`);
+    }
+  }
+
+  private requireSpec(): NodeSpec {
+    this.requireEnrolled();
+    if (this.state.spec === undefined) throw new AgentStateError(`agent ${this.opts.name} runs no member: configure one first`);
+    return this.state.spec;
+  }
+
+  private checkMemberName(given: string, spec: NodeSpec | undefined): void {
+    if (spec !== undefined && given !== spec.memberName) {
+      throw new AgentInputError(`agent ${this.opts.name} runs member ${spec.memberName}, not ${given}: refusing to touch it`);
+    }
+  }
+
+  async hello(nonce: Uint8Array): Promise<HelloResponse> {
+    const { host } = splitHostPort(this.opts.listen);
+    return {
+      agentName: this.opts.name,
+      version: this.opts.version,
+      enrolled: this.state.enrolled,
+      clusterCa: this.state.enrolled ? await this.caSubject() : '',
+      tokenProof: !this.state.enrolled && nonce.length > 0 ? tokenProof(this.opts.token, nonce, this.selfSignedDer) : Buffer.alloc(0),
+      hosts: [host],
+      runtimes: this.runtimes(),
+    };
+  }
+
+  private async caSubject(): Promise<string> {
+    try {
+      return new X509Certificate(await readFile(join(this.tlsDir, 'ca.crt'))).subject.replaceAll('\n', ', ');
+    } catch {
+      return '';
+    }
+  }
+
+  async enroll(req: EnrollRequest, bearerToken: string | undefined): Promise<void> {
+    if (this.state.enrolled) throw new AgentStateError(`agent ${this.opts.name} is already enrolled in cluster ${this.state.clusterName}`);
+    if (bearerToken === undefined || !sameSecret(bearerToken, this.opts.token)) {
+      throw new AgentAuthError(`agent ${this.opts.name}: the bootstrap token does not match this agent's`);
+    }
+    let cert: X509Certificate;
+    try {
+      const ca = new X509Certificate(req.caPem);
+      cert = new X509Certificate(req.certPem);
+      if (!cert.verify(ca.publicKey)) throw new Error('the agent certificate is not signed by the CA');
+      if (!cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(req.keyPem))) throw new Error('the key does not match the certificate');
+    } catch (err) {
+      throw new AgentInputError(`enroll: ${(err as Error).message}`);
+    }
+    await ensureDir(this.tlsDir);
+    await replaceFile(join(this.tlsDir, 'agent.key'), req.keyPem, keyFileMode);
+    await replaceFile(join(this.tlsDir, 'agent.crt'), req.certPem, certFileMode);
+    await replaceFile(join(this.tlsDir, 'ca.crt'), req.caPem, certFileMode);
+    await this.setState({ enrolled: true, clusterName: req.clusterName });
+    this.opts.logger.info(`enrolled in cluster ${req.clusterName}; switching to mutual TLS`);
+    // Answer first, then serve mutual TLS on the same port.
+    setTimeout(() => {
+      void (async () => {
+        await this.shutdownServer();
+        if (!this.closed) await this.listen();
+      })().catch((err: unknown) => this.opts.logger.error(`could not serve mutual TLS: ${(err as Error).message}`));
+    }, 50);
+  }
+
+  async configure(given: NodeSpec | undefined, replace: boolean): Promise<AgentStatus> {
+    this.requireEnrolled();
+    const spec = checkSpec(given, this.runtimes());
+    const current = this.state.spec;
+    if (current !== undefined && !sameSpec(current, spec)) {
+      if (!replace) {
+        throw new AgentStateError(`agent ${this.opts.name} already runs member ${current.memberName} with other settings: kvctl member update changes it, kvctl member remove frees the host`);
+      }
+      if (current.runtime !== spec.runtime && this.supervisor?.status().state !== 'stopped') {
+        throw new AgentStateError(`agent ${this.opts.name}: stop member ${current.memberName} before changing its runtime`);
+      }
+    }
+    await this.writeMemberFiles(spec);
+    if (current === undefined || current.runtime !== spec.runtime) this.supervisor = undefined;
+    await this.setState({ spec });
+    return await this.status();
+  }
+
+  private async writeMemberFiles(spec: NodeSpec): Promise<void> {
+    const pki = memberPkiFiles(this.layout.pkiDir);
+    await ensureDir(this.layout.pkiDir);
+    const tls = spec.clientTls ?? spec.peerTls;
+    if (tls !== undefined) await replaceFile(pki.ca, tls.caPem, certFileMode);
+    if (spec.clientTls !== undefined) {
+      await replaceFile(pki.key, spec.clientTls.keyPem, keyFileMode);
+      await replaceFile(pki.cert, spec.clientTls.certPem, certFileMode);
+    }
+    if (spec.peerTls !== undefined) {
+      await replaceFile(pki.peerKey, spec.peerTls.keyPem, keyFileMode);
+      await replaceFile(pki.peerCert, spec.peerTls.certPem, certFileMode);
+    }
+    const values = envValues(spec, this.layout, this.opts.name);
+    await replaceFile(this.layout.envFile, `${renderTemplate('etcd.env', values)}\n`, 0o600);
+    const execStart = spec.runtime === 'etcd' ? (onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary) : this.opts.kvctlCommand.join(' ');
+    const unit = renderTemplate('etcd-member.service', {
+      ...values,
+      runtime: spec.runtime,
+      unitFile: this.layout.unitFile,
+      unitName: `etcd-${spec.memberName}.service`,
+      envFile: this.layout.envFile,
+      execStart,
+    });
+    await replaceFile(this.layout.unitFile, `${unit}\n`, 0o644);
+  }
+
+  async startMember(): Promise<AgentStatus> {
+    const spec = this.requireSpec();
+    await this.setState({ wantRunning: true });
+    await this.supervisorFor(spec).start();
+    return await this.status();
+  }
+
+  async stopMember(): Promise<AgentStatus> {
+    this.requireSpec();
+    await this.setState({ wantRunning: false });
+    await this.supervisor?.stop();
+    return await this.status();
+  }
+
+  async restartMember(): Promise<AgentStatus> {
+    const spec = this.requireSpec();
+    await this.setState({ wantRunning: true });
+    await this.supervisorFor(spec).restart();
+    return await this.status();
+  }
+
+  async wipe(memberName: string): Promise<AgentStatus> {
+    this.requireEnrolled();
+    this.checkMemberName(memberName, this.state.spec);
+    await this.setState({ wantRunning: false });
+    await this.supervisor?.stop();
+    await rm(this.layout.dataDir, { recursive: true, force: true });
+    this.opts.logger.info(`data dir ${this.layout.dataDir} of member ${memberName} deleted`);
+    return await this.status();
+  }
+
+  async reset(memberName: string): Promise<AgentStatus> {
+    this.requireEnrolled();
+    this.checkMemberName(memberName, this.state.spec);
+    await this.setState({ wantRunning: false });
+    await this.supervisor?.stop();
+    this.supervisor = undefined;
+    await rm(this.layout.dataDir, { recursive: true, force: true });
+    await rm(this.layout.configDir, { recursive: true, force: true });
+    await this.setState({ spec: undefined });
+    this.opts.logger.info(`member ${memberName} forgotten: data, configuration and certificates deleted`);
+    return await this.status();
+  }
+
+  async status(): Promise<AgentStatus> {
+    const spec = this.state.spec;
+    const sup = this.supervisor?.status();
+    let health = '';
+    if (spec !== undefined && sup?.state === 'running') {
+      const pki = memberPkiFiles(this.layout.pkiDir);
+      const tls = spec.peerTls !== undefined && spec.clientTls !== undefined
+        ? { ca: await readFile(pki.ca), cert: await readFile(pki.peerCert), key: await readFile(pki.peerKey) }
+        : undefined;
+      health = await probeHealth(spec.advertiseClientUrls[0] ?? '', tls);
+    }
+    return {
+      agentName: this.opts.name,
+      version: this.opts.version,
+      clusterName: this.state.clusterName,
+      nodeState: spec === undefined ? 'unconfigured' : (sup?.state ?? 'stopped'),
+      memberName: spec?.memberName ?? '',
+      runtime: spec?.runtime ?? '',
+      pid: sup?.pid ?? 0,
+      restarts: sup?.restarts ?? 0,
+      lastExit: sup?.lastExit ?? '',
+      startedAtMs: BigInt(sup?.startedAtMs ?? 0),
+      health,
+      clientUrls: spec?.advertiseClientUrls ?? [],
+      peerUrls: spec?.initialAdvertisePeerUrls ?? [],
+      dataDir: spec !== undefined ? this.layout.dataDir : '',
+      configDir: spec !== undefined ? this.layout.configDir : '',
+      restartInMs: sup?.restartInMs ?? 0,
+      logFile: this.layout.logFile,
+    };
+  }
+
+  private handlers(): AgentServer {
+    const unary =
+      <Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) =>
+      (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
+        fn(call.request, call).then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      };
+    const bearerOf = (md: grpc.Metadata): string | undefined => {
+      const value = md.get(tokenMetadataKey)[0];
+      return typeof value === 'string' && value.startsWith('Bearer ') ? value.slice('Bearer '.length) : undefined;
+    };
+    return {
+      hello: unary(async (req) => await this.hello(req.nonce)),
+      enroll: unary(async (req, call) => {
+        await this.enroll(req, bearerOf(call.metadata));
+        return { agentName: this.opts.name };
+      }),
+      configure: unary(async (req) => await this.configure(req.spec, req.replace)),
+      start: unary(async () => await this.startMember()),
+      stop: unary(async () => await this.stopMember()),
+      restart: unary(async () => await this.restartMember()),
+      status: unary(async () => {
+        this.requireEnrolled();
+        return await this.status();
+      }),
+      wipe: unary(async (req) => await this.wipe(req.memberName)),
+      reset: unary(async (req) => await this.reset(req.memberName)),
+      logs: (call: grpc.ServerWritableStream<{ tail: number; follow: boolean }, LogChunk>) => {
+        void (async () => {
+          try {
+            this.requireEnrolled();
+            let cancelled = false;
+            call.on('cancelled', () => (cancelled = true));
+            const offset = await tailOffset(this.layout.logFile, call.request.tail);
+            for await (const data of readLog(this.layout.logFile, offset, call.request.follow, () => cancelled || this.closed)) {
+              if (!call.write({ data })) await new Promise((resolve) => call.once('drain', resolve));
+            }
+            call.end();
+          } catch (err) {
+            call.destroy(toServiceError(err) as unknown as Error);
+          }
+        })();
+      },
+    };
+  }
+}
+
+/** Writes the agent's token to a file only its owner can read (a generated token must be findable). */
+export async function writeTokenFile(path: string, token: string): Promise<void> {
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+}

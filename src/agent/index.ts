@@ -1,0 +1,13 @@
+/** The agent (the daemon on every host) and the CLI's side of it: the only entry the CLI imports. */
+export { AgentDaemon, type AgentOptions, writeTokenFile } from './daemon.js';
+export { AgentConnection, type AgentStatus, type ClientTlsFiles, type HelloResponse, defaultAgentPort, parseAgentAddress } from './client.js';
+export { AgentAuthError, AgentInputError, AgentStateError, AgentUnavailableError, PlanError, StepError } from './errors.js';
+export { kvctlCommand, kvctlVersion } from './install.js';
+export { newToken } from './trust.js';
+export { renderTemplate } from './render.js';
+export { type BootstrapOptions, type BootstrapResult, bootstrapCluster, localClusterDir, renderPlan, waitHealthy } from './bootstrap.js';
+export { type ClusterContext, type ContextAgent, contextPkiDir, currentContextName, kvctlHome, loadContext, loadContextSync, removeContext, saveContext } from './context.js';
+export { type ClusterPkiFiles, adminTls, clusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
+export { startLocalAgents, stopLocalAgents } from './local.js';
+export { type BootstrapMode, type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, defaultPorts, initialCluster, localMembers, memberSpec, parseMemberArg, peerUrl, planWarnings } from './plan.js';
+export { type DownResult, type MemberStatusRow, clientOf, clusterDown, clusterStatus, contextAgents } from './operate.js';

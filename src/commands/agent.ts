@@ -1,0 +1,75 @@
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+import { Flags } from '@oclif/core';
+
+import { AgentDaemon, kvctlCommand, kvctlVersion, newToken, writeTokenFile } from '../agent/index.js';
+import { type LogLevel, levelLogger } from '../base/logger.js';
+import { BaseCommand } from '../cli/base-command.js';
+
+export default class Agent extends BaseCommand<{ stopped: boolean }> {
+  static override summary = "Runs this host's kvctl agent: the daemon that owns the host's etcd member.";
+
+  static override description = `The agent serves kvctl's agent API (gRPC, TLS) on --listen. Until it is enrolled (by \
+kvctl cluster bootstrap or kvctl member add --host) it takes only callers that hold its bootstrap token: --token, \
+KVCTL_AGENT_TOKEN, --token-file, or else a token generated into <data-dir>/bootstrap-token. Once enrolled it serves \
+mutual TLS with the cluster's CA. The member it runs keeps serving when the agent stops or restarts; the next agent \
+adopts it.`;
+
+  static override examples = [
+    'KVCTL_AGENT_TOKEN=... <%= config.bin %> <%= command.id %> --name infra0 --listen 10.0.0.1:2390',
+    '<%= config.bin %> <%= command.id %> --data-dir /var/lib/kvctl-agent --etcd-binary /usr/bin/etcd',
+  ];
+
+  static override flags = {
+    name: Flags.string({ description: 'agent name (default: the host name)', env: 'KVCTL_AGENT_NAME' }),
+    listen: Flags.string({ description: 'host:port of the agent API', default: '0.0.0.0:2390', env: 'KVCTL_AGENT_LISTEN' }),
+    'data-dir': Flags.string({ description: "the agent's directory: its state, the member's config, certificates, data and log", default: '/var/lib/kvctl-agent', env: 'KVCTL_AGENT_DATA_DIR' }),
+    token: Flags.string({ description: 'bootstrap token for first contact', env: 'KVCTL_AGENT_TOKEN' }),
+    'token-file': Flags.string({ description: 'file holding the bootstrap token', env: 'KVCTL_AGENT_TOKEN_FILE' }),
+    'etcd-binary': Flags.string({ description: 'the etcd binary for the etcd runtime', default: 'etcd', env: 'KVCTL_ETCD_BINARY' }),
+    'log-level': Flags.option({ description: 'log level', options: ['debug', 'info', 'warn', 'error'] as const, default: 'info' as const })(),
+  };
+
+  async run(): Promise<{ stopped: boolean }> {
+    const { flags } = await this.parse(Agent);
+    const name = flags.name ?? hostname();
+    const logger = levelLogger(flags['log-level'] as LogLevel, (level, message) => {
+      process.stderr.write(`${new Date().toISOString()}\t${level.toUpperCase()}\tagent ${name}: ${message}\n`);
+    });
+    let token = flags.token;
+    if (token === undefined && flags['token-file'] !== undefined) token = (await readFile(flags['token-file'], 'utf8')).trim();
+    if (token === undefined) {
+      const file = join(flags['data-dir'], 'bootstrap-token');
+      token = await readFile(file, 'utf8').then((t) => t.trim(), () => undefined);
+      if (token === undefined) {
+        token = newToken();
+        const { mkdir } = await import('node:fs/promises');
+        await mkdir(flags['data-dir'], { recursive: true, mode: 0o700 });
+        await writeTokenFile(file, token);
+      }
+      logger.info(`bootstrap token in ${file}`);
+    }
+    if (token.length < 16) this.error('the bootstrap token is too short: use at least 16 characters (kvctl agent generates one when none is given)', { exit: 2 });
+    const daemon = await AgentDaemon.start({
+      name,
+      listen: flags.listen,
+      dir: flags['data-dir'],
+      token,
+      version: kvctlVersion,
+      kvctlCommand: kvctlCommand('node'),
+      etcdBinary: flags['etcd-binary'],
+      logger,
+    });
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        logger.info(`received ${sig}: stopping the agent; the member keeps serving`);
+        void daemon.close().then(resolve);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    });
+    return { stopped: true };
+  }
+}
