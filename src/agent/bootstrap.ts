@@ -173,6 +173,7 @@ export async function bootstrapCluster(opts: BootstrapOptions): Promise<Bootstra
       tls: plan.tls ? { ca: pki.ca, cert: pki.cert, key: pki.key } : undefined,
       agents: plan.members.map((m) => ({ member: m.name, address: agentAddress(m) })),
       runtime: plan.runtime,
+      image: plan.image,
       localDir: opts.localDir,
       createdAt: new Date().toISOString(),
     };

@@ -25,6 +25,8 @@ export interface ClusterContext {
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string } | undefined;
   readonly agents: readonly ContextAgent[];
   readonly runtime: string;
+  /** The image of the docker runtime. */
+  readonly image?: string | undefined;
   /** For `--local`: the directory holding the local agents (one subdirectory each). */
   readonly localDir: string | undefined;
   readonly createdAt: string;

@@ -8,6 +8,7 @@ export { renderTemplate } from './render.js';
 export { type BootstrapOptions, type BootstrapResult, bootstrapCluster, localClusterDir, renderPlan, waitHealthy } from './bootstrap.js';
 export { type ClusterContext, type ContextAgent, contextPkiDir, currentContextName, kvctlHome, loadContext, loadContextSync, removeContext, saveContext } from './context.js';
 export { type ClusterPkiFiles, adminTls, clusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
-export { startLocalAgents, stopLocalAgents } from './local.js';
+export { removeLocalAgent, startLocalAgents, startNextLocalAgent, stopLocalAgents } from './local.js';
 export { type BootstrapMode, type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, defaultPorts, initialCluster, localMembers, memberSpec, parseMemberArg, peerUrl, planWarnings } from './plan.js';
 export { type DownResult, type MemberStatusRow, clientOf, clusterDown, clusterStatus, contextAgents } from './operate.js';
+export { type AddMemberOptions, type AddMemberResult, type RemoveMemberResult, addMemberThroughAgent, removeMemberThroughAgent } from './membership.js';

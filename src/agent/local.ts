@@ -3,15 +3,18 @@
  * outlive the command) and stopped by `kvctl cluster down`. Each lives in `<local dir>/<member>/` with its
  * token file, pid file and log (`agent.log`).
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ensureDir, replaceFile } from '../pki/index.js';
-import { AgentUnavailableError } from './errors.js';
+import { parseAgentAddress } from './client.js';
+import type { ClusterContext } from './context.js';
+import { AgentUnavailableError, PlanError } from './errors.js';
 import { kvctlCommand } from './install.js';
 import { ProcessLauncher, memberIdentity } from './launcher.js';
+import { newToken } from './trust.js';
 import type { MemberPlan } from './plan.js';
 import { agentAddress } from './plan.js';
 import { memberLayout } from './spec.js';
@@ -120,4 +123,37 @@ export async function stopOrphanMember(localDir: string, member: string): Promis
   clearTimeout(timer);
   await launcher.forget();
   return true;
+}
+
+/**
+ * `member add --local`: a new local agent for `member` on the next free loopback address of a `--local`
+ * context, with the same ports as the others. Returns its address and the token it was started with.
+ */
+export async function startNextLocalAgent(ctx: ClusterContext, member: string, progress: (line: string) => void): Promise<{ address: string; token: string }> {
+  if (ctx.localDir === undefined) throw new PlanError(`context ${ctx.name} was not made with --local: give the new member's agent with --host`);
+  const used = new Set(ctx.agents.map((a) => parseAgentAddress(a.address).host));
+  const first = ctx.agents[0];
+  if (first === undefined) throw new PlanError(`context ${ctx.name} has no agents`);
+  const { port } = parseAgentAddress(first.address);
+  let host: string | undefined;
+  for (let i = 1; i < 255 && host === undefined; i++) if (!used.has(`127.0.0.${i}`)) host = `127.0.0.${i}`;
+  if (host === undefined) throw new PlanError('no free loopback address left');
+  const token = newToken();
+  const plan: MemberPlan = { name: member, host, clientPort: 0, peerPort: 0, agentPort: port };
+  await startLocalAgents([plan], ctx.localDir, token, progress);
+  return { address: agentAddress(plan), token };
+}
+
+/** After a member left a `--local` cluster: stops its local agent and deletes its directory. */
+export async function removeLocalAgent(localDir: string, member: string): Promise<void> {
+  const dir = join(localDir, member);
+  const launcher = launcherFor(dir, undefined);
+  const running = await launcher.adopt();
+  if (running !== undefined) {
+    running.signal('SIGTERM');
+    const timer = setTimeout(() => running.signal('SIGKILL'), 10_000);
+    await running.ended;
+    clearTimeout(timer);
+  }
+  await rm(dir, { recursive: true, force: true });
 }

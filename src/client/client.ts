@@ -48,7 +48,7 @@ import {
 } from '../proto/gen/etcdserverpb/rpc.js';
 import { type Endpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
 import { ClientError, type DialFailure, connectFailureReason, fromServiceError, isNotConnected, unreachable } from './errors.js';
-import { type TlsOptions, checkServerName, explainConnectFailure, usesTls } from './tls.js';
+import { type TlsOptions, checkServerName, explainConnectFailure, quietIpServerNameWarning, usesTls } from './tls.js';
 import {
   type DeleteOptions,
   type Int64Input,
@@ -127,6 +127,7 @@ class Connection {
     readonly endpoint: Endpoint,
     readonly tls: TlsOptions | undefined,
   ) {
+    if (tls !== undefined) quietIpServerNameWarning();
     const credentials =
       tls !== undefined
         ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 
 import { Args, Flags } from '@oclif/core';
 
+import { StepError, addMemberThroughAgent, loadContext, startNextLocalAgent } from '../../agent/index.js';
 import { ClusterApi, type MemberAddResponse } from '../../client/index.js';
 import { ClientCommand } from '../../cli/client-command.js';
 import { CtlError } from '../../cli/ctl-error.js';
@@ -42,6 +43,16 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
     }),
     ip: Flags.string({ description: 'with --pki: an IP address for the certificates (repeatable)', multiple: true, dependsOn: ['pki'] }),
     dns: Flags.string({ description: 'with --pki: a DNS name for the certificates (repeatable)', multiple: true, dependsOn: ['pki'] }),
+    host: Flags.string({
+      description:
+        "add the member through the kvctl agent at this host[:port] (needs a context from kvctl cluster bootstrap): learner, certificates, start, promote once in sync",
+      exclusive: ['peer-urls', 'pki', 'local'],
+    }),
+    local: Flags.boolean({ description: 'for a --local cluster: start a new local agent on the next loopback address and add the member through it', exclusive: ['peer-urls', 'pki', 'host'] }),
+    token: Flags.string({ description: "with --host: the agent's bootstrap token, if it is not enrolled yet", env: 'KVCTL_AGENT_TOKEN' }),
+    'client-port': Flags.integer({ description: "with --host: the member's client port (default: the other members')", min: 1, max: 65535 }),
+    'peer-port': Flags.integer({ description: "with --host: the member's peer port (default: the other members')", min: 1, max: 65535 }),
+    timeout: Flags.integer({ description: 'with --host: seconds to wait for the new member to catch up', default: 120, min: 1 }),
   };
 
   async run(): Promise<MemberAddResult> {
@@ -54,6 +65,7 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
       throw new CtlError(`too many arguments${hints.join('')}`, ExitCode.ExitBadArgs);
     }
     const name = args[0] ?? '';
+    if (flags.host !== undefined || flags.local === true) return await this.addThroughAgent(name, flags);
     const peerUrls = peerUrlsOf(flags['peer-urls']);
     const w = checkChangeWriteOut(this.writeOut(flags));
     const client = await this.connect(flags);
@@ -75,6 +87,35 @@ export default class MemberAdd extends ClientCommand<MemberAddResult> {
       else this.logToStderr(`${certs.reused ? 'reused' : 'issued'} ${certs.server.certFile} and ${certs.peer.certFile}; start the member with:\n${lines.join('\n')}`);
     }
     return resp;
+  }
+
+  /** `--host` / `--local`: the whole add through the member's agent (src/agent/membership.ts). */
+  private async addThroughAgent(
+    name: string,
+    flags: { context?: string | undefined; host?: string | undefined; local?: boolean; token?: string | undefined; 'client-port'?: number | undefined; 'peer-port'?: number | undefined; timeout: number },
+  ): Promise<MemberAddResult> {
+    const ctx = await loadContext(flags.context);
+    if (ctx === undefined) throw new CtlError('member add --host needs a cluster context: run kvctl cluster bootstrap first, or name one with --context', ExitCode.ExitBadArgs);
+    const progress = (line: string) => {
+      if (!this.jsonEnabled()) this.logToStderr(line);
+    };
+    let address = flags.host ?? '';
+    let token = flags.token;
+    if (flags.local === true) {
+      const local = await startNextLocalAgent(ctx, name, progress);
+      address = local.address;
+      token = local.token;
+    }
+    try {
+      const result = await addMemberThroughAgent({
+        ctx, name, agentAddress: address, clientPort: flags['client-port'], peerPort: flags['peer-port'], token, progress, timeoutMs: flags.timeout * 1000,
+      });
+      this.log(`Member ${name} (${result.member.ID.toString(16)}) added through agent ${address} and promoted: the cluster has ${result.context.endpoints.length} members.`);
+      return { header: undefined, member: result.member, members: [] };
+    } catch (err) {
+      if (err instanceof StepError) this.logToStderr(`done: ${err.done.join('; ') || 'nothing'}\nleft: ${err.left.join('; ')}`);
+      throw err;
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Args } from '@oclif/core';
 
+import { loadContext, removeMemberThroughAgent } from '../../agent/index.js';
 import { ClusterApi, type MemberRemoveResponse } from '../../client/index.js';
 import { ClientCommand } from '../../cli/client-command.js';
 import { CtlError } from '../../cli/ctl-error.js';
@@ -12,7 +13,7 @@ export default class MemberRemove extends ClientCommand<MemberRemoveResult> {
   static override summary = 'Removes a member from the cluster';
 
   static override description =
-    'Removes the member <memberID> (hex, as member list prints it) from the cluster, like etcdctl member remove. -w json prints the response (the members after the change).';
+    'Removes the member <memberID> (hex, as member list prints it) from the cluster, like etcdctl member remove. -w json prints the response (the members after the change). Without --endpoints, in a cluster made by kvctl cluster bootstrap (its saved context), the member may also be named, a removal that would lose quorum is refused, and its agent stops it and deletes its data, configuration and certificates.';
 
   static override usage = '<%= command.id %> <memberID> [flags]';
 
@@ -27,6 +28,16 @@ export default class MemberRemove extends ClientCommand<MemberRemoveResult> {
   async run(): Promise<MemberRemoveResult> {
     const { argv, flags } = await this.parse(MemberRemove);
     if (argv.length !== 1) throw new CtlError('member ID is not provided', ExitCode.ExitBadArgs);
+    // Through the saved context (no --endpoints): the member's agent stops it and frees its host too.
+    const ctx = flags.endpoints === undefined ? await loadContext(flags.context) : undefined;
+    if (ctx !== undefined) {
+      const result = await removeMemberThroughAgent(ctx, String(argv[0]), (line) => {
+        if (!this.jsonEnabled()) this.logToStderr(line);
+      });
+      const id = result.removed.ID;
+      this.write(Buffer.from(`Member ${id.toString(16)} removed from cluster ${ctx.name}\n`));
+      return { header: undefined, members: [], id };
+    }
     const id = parseMemberIdArg(String(argv[0]));
     const w = checkChangeWriteOut(this.writeOut(flags));
     const client = await this.connect(flags);
