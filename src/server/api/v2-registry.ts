@@ -17,6 +17,12 @@
  * revision, so indexes keep their v2 meaning (every write increases them, a watch from index+1 misses
  * nothing). v3 keys under a token outside this layout are not part of the v2 view.
  *
+ * What the v3 store cannot keep, and so differs from etcd's v2 store: a directory exists only while a
+ * key is below it (etcd keeps an emptied directory); a `set` of an existing key keeps its createdIndex (a
+ * v3 put keeps the create revision; etcd's v2 set replaces the node and restarts it), while `update` keeps
+ * it in both; a watch reports a key's first version as `create` and later ones as `set`, as the v2 action
+ * is not stored. Discovery creates each key once (prevExist=false), so none of this touches it.
+ *
  * Only paths of this layout are served; any other v2 path, and the v2 features discovery does not use
  * (TTLs, compare-and-swap, in-order keys, explicit directories), answer a v2 error naming the limit,
  * never a success.
