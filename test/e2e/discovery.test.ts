@@ -33,10 +33,14 @@ async function newToken(endpoint: string, size: number, token?: string): Promise
   return out.url;
 }
 
-async function startMembers(kind: MemberKind, url: string, names: readonly string[], extra: readonly string[] = []): Promise<MemberProcess[]> {
+/** Members on 127.0.0.1, .2, ...; the last one takes the URL from ETCD_DISCOVERY instead of the flag. */
+async function startMembers(kind: MemberKind, url: string, names: readonly string[]): Promise<MemberProcess[]> {
   const members: MemberProcess[] = [];
   for (const [i, name] of names.entries()) {
-    members.push(await spawnMember({ kind, name, host: `127.0.0.${i + 1}`, args: ['--discovery', url, ...extra] }));
+    const last = i === names.length - 1;
+    members.push(
+      await spawnMember({ kind, name, host: `127.0.0.${i + 1}`, args: last ? [] : ['--discovery', url], ...(last ? { env: { ETCD_DISCOVERY: url } } : {}) }),
+    );
   }
   return members;
 }
@@ -189,6 +193,11 @@ describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
       assert.match(body.cause, /^kvctl: the path \/foo is not supported: this node serves only the part of the v2 keys API that etcd's discovery protocol uses/);
       const ttl = (await (await fetch(`http://${node.endpoint}/v2/keys/_etcd/registry/t/x?ttl=5`, { method: 'PUT' })).json()) as { cause: string };
       assert.match(ttl.cause, /^kvctl: ttl is not supported/);
+      // With v3 auth on, v2 requests (which carry no v3 credentials) are refused as etcd refuses them without.
+      for (const args of [['user', 'add', 'root:pw'], ['auth', 'enable']]) assert.equal((await etcdctl(node.endpoint, args)).code, 0);
+      const denied = await fetch(`http://${node.endpoint}/v2/keys/_etcd/registry/${token}?recursive=true`);
+      assert.equal(denied.status, 401);
+      assert.equal(await denied.text(), '{"errorCode":110,"message":"The request requires user authentication","cause":"Insufficient credentials","index":0}\n');
     } finally {
       await etcd?.stop();
       await node?.stop();
