@@ -134,7 +134,9 @@ export class V2KeysClient {
     const where = this.endpoint.origin;
     return new Promise<V2Response>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const req = send(url, { method, headers, ...tls, ...(signal !== undefined ? { signal } : {}) }, (res) => {
+      // A connection per request (agent: false): a pooled keep-alive connection that the server closed while
+      // idle would fail the next request, and discovery would back off for seconds over nothing.
+      const req = send(url, { method, headers, agent: false, ...tls, ...(signal !== undefined ? { signal } : {}) }, (res) => {
         collect(res).then(
           (text) => {
             if (timer !== undefined) clearTimeout(timer);
