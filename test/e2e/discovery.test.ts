@@ -3,14 +3,15 @@
 //   (indexes compared relative to the first answer: both count one per write from there);
 // - three kvctl nodes bootstrap from a URL served by a kvctl node (`kvctl discovery new`); the member list,
 //   ids (derived with the URL as token, as etcd derives them) and cluster id are checked with etcdctl; a fourth
-//   member is refused ("cluster is full") and exits non-zero without registering; a member restarted on its
-//   data dir comes back with the discovery service gone;
+//   member is refused ("cluster is full") and exits non-zero without registering; a member that lost its data
+//   dir is refused ("found duplicate id"); a member restarted on its data dir comes back with the discovery
+//   service gone;
 // - three kvctl nodes bootstrap from a URL served by a real etcd 3.4 with --enable-v2;
 // - three real etcd members bootstrap from a URL served by a kvctl node, and a fourth etcd, a token without a
 //   size and a URL that is not a v2 endpoint fail in etcd with the same words as in kvctl.
 // Hosts are 127.0.0.1/.2/.3/.4; every process is stopped at the end of its test, even on failure.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -235,13 +236,25 @@ describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
       assert.equal((await registrations(url)).size, 3, 'the refused member did not register');
       await checkCluster(members, url);
 
+      // A member that lost its data dir cannot register again (its id is taken): etcd's duplicate id.
+      const m1 = members[0] as MemberProcess;
+      await m1.stopProcess();
+      rmSync(join(m1.dataDir, 'member'), { recursive: true, force: true });
+      await m1.restart();
+      assert.equal(await m1.waitExited(30_000), 1, m1.lastLog());
+      assert.match(m1.lastLog(), /Error \[DISCOVERY_FAILED\]: failed to join discovery cluster \(discovery: found duplicate id\)/);
+      assert.ok(m1.lastLog().includes(`member "m1" has previously registered with discovery service token (${url}).`), m1.lastLog());
+
       // The discovery service goes away; a member restarted on its data dir does not need it.
       await disc.stop();
-      const m2 = members[1] as MemberProcess;
+      const [m2, m3] = members.slice(1) as [MemberProcess, MemberProcess];
       await m2.restart();
       await m2.waitHealthy(READY_MS);
       assert.doesNotMatch(m2.lastLog(), /discovery:/);
-      await checkCluster(members, url);
+      const list = await etcdctl(m2.endpoint, ['member', 'list']);
+      assert.deepEqual(list.stdout.trimEnd().split('\n').map((l) => l.split(', ')[2]).sort(), ['m1', 'm2', 'm3']);
+      assert.equal((await etcdctl(m2.endpoint, ['put', 'after-restart', 'ok'])).code, 0);
+      assert.equal((await etcdctl(m3.endpoint, ['get', 'after-restart', '--print-value-only'])).stdout, 'ok\n');
     } finally {
       await stopAll([...members, ...extra]);
       await disc?.stop();

@@ -57,7 +57,6 @@ import { idHex, memberIdFor } from './ids.js';
 export const DISCOVERY_ERRORS = {
   invalidUrl: 'discovery: invalid URL',
   badSizeKey: 'discovery: size key is bad',
-  sizeNotFound: 'discovery: size key not found',
   duplicateId: 'discovery: found duplicate id',
   duplicateName: 'discovery: found duplicate name',
   fullCluster: 'discovery: cluster is full',
