@@ -20,6 +20,7 @@ import { startEtcd, type EtcdHandle } from '../support/etcd.js';
 import { etcdctl } from '../support/etcdctl.js';
 import { type KvNode, removeDir, startKvNode } from '../support/kvnode.js';
 import { type MemberKind, type MemberProcess, spawnMember } from '../support/member-process.js';
+import { type TlsFixtures, makeTlsFixtures } from '../support/tls-fixtures.js';
 import { kvctl } from './kvctl.js';
 
 const READY_MS = 40_000;
@@ -259,6 +260,36 @@ describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
       await stopAll([...members, ...extra]);
       await disc?.stop();
       if (disc !== undefined) removeDir(disc.dataDir);
+    }
+  });
+
+  test('kvctl discovery new over https, with a client certificate', async () => {
+    let pki: TlsFixtures | undefined;
+    let node: KvNode | undefined;
+    try {
+      pki = makeTlsFixtures({ serverIps: ['127.0.0.1'] });
+      const client = pki.client('root');
+      node = await startKvNode({
+        name: 'tls',
+        clientScheme: 'https',
+        args: ['--cert-file', pki.server.cert, '--key-file', pki.server.key, '--trusted-ca-file', pki.ca.cert, '--client-cert-auth'],
+      });
+      const endpoint = `https://${node.endpoint}`;
+      const tls = ['--cacert', pki.ca.cert, '--cert', client.cert, '--key', client.key];
+      const made = await kvctl(['discovery', 'new', '--size', '3', '--token', 'tls-token', '--endpoints', endpoint, ...tls]);
+      assert.equal(made.code, 0, made.stderr);
+      assert.equal(made.stdout, `https://${node.endpoint}/v2/keys/_etcd/registry/tls-token\n`);
+      assert.match(made.stderr, /Discovery token tls-token for 3 member\(s\) created on https:\/\/127\.0\.0\.1:\d+\. Start each member with:/);
+      const again = await kvctl(['discovery', 'new', '--size', '3', '--token', 'tls-token', '--endpoints', endpoint, ...tls]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /discovery token "tls-token" already exists on https:\/\/127\.0\.0\.1:\d+ \(a token bootstraps one cluster\): choose another --token/);
+      const unverified = await kvctl(['discovery', 'new', '--size', '3', '--endpoints', endpoint]);
+      assert.equal(unverified.code, 1);
+      assert.match(unverified.stderr, /no endpoint could create the discovery token: .*certificate/);
+    } finally {
+      await node?.stop();
+      if (node !== undefined) removeDir(node.dataDir);
+      pki?.remove();
     }
   });
 
