@@ -72,8 +72,10 @@ and keeps its data in ./default.etcd, as etcd does.
 Data on disk follows etcd's layout: <data-dir>/member/wal/*.wal (write-ahead log, fsynced before any write \
 is acknowledged), <data-dir>/member/snap/*.snap and <data-dir>/member/snap/db (the MVCC store).
 
-Clusters are formed as with etcd: the same --initial-cluster and --initial-cluster-token on every member, or \
---initial-cluster-state existing for a member added with \`kvctl member add\`.`;
+Clusters are formed as with etcd: the same --initial-cluster and --initial-cluster-token on every member, \
+--discovery <url> on every member (etcd's v2 discovery protocol; \`kvctl discovery new --size N\` makes a URL on \
+any kvctl node, etcd 3.4 with --enable-v2 serves them too), or --initial-cluster-state existing for a member \
+added with \`kvctl member add\`.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -101,6 +103,17 @@ Clusters are formed as with etcd: the same --initial-cluster and --initial-clust
       options: ['new', 'existing'],
     }),
     'initial-cluster-token': str('initial-cluster-token', 'Initial cluster token for the cluster during bootstrap. [default: etcd-cluster]'),
+    discovery: str('discovery', 'Discovery URL used to bootstrap the cluster (see `kvctl discovery new`).'),
+    'discovery-fallback': Flags.string({
+      description:
+        "Expected behavior ('exit' or 'proxy') when discovery services fails. etcd falls back to a v2 proxy; kvctl has no proxy mode and exits either way. [default: proxy]",
+      env: 'ETCD_DISCOVERY_FALLBACK',
+      parse: async (input) => {
+        if (input !== 'exit' && input !== 'proxy') throw new ConfigError(`invalid value "${input}" for flag -discovery-fallback: invalid value`);
+        return input;
+      },
+    }),
+    'discovery-proxy': str('discovery-proxy', 'HTTP proxy to use for traffic to discovery service (not supported by kvctl: refused when discovery runs).'),
     'snapshot-count': int('snapshot-count', 'Number of committed transactions to trigger a snapshot to disk. [default: 100000]', 1),
     'heartbeat-interval': int('heartbeat-interval', 'Time (in milliseconds) of a heartbeat interval. [default: 100]', 1),
     'election-timeout': int('election-timeout', 'Time (in milliseconds) for an election to timeout. [default: 1000]', 1),
@@ -177,6 +190,10 @@ type NodeFlags = Partial<Record<keyof (typeof Node)['flags'], string>>;
 export function configFromFlags(flags: NodeFlags): ServerConfig {
   const name = flags.name ?? 'default';
   const d = defaultConfig(name);
+  // etcd's ErrConflictBootstrapFlags: --discovery and an explicit --initial-cluster exclude each other.
+  if ((flags.discovery ?? '') !== '' && (flags['initial-cluster'] ?? '') !== '') {
+    throw new ConfigError('multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv"');
+  }
   const peerUrls = flags['initial-advertise-peer-urls']
     ? parseUrlList('initial-advertise-peer-urls', flags['initial-advertise-peer-urls'])
     : d.initialAdvertisePeerUrls;
@@ -193,6 +210,9 @@ export function configFromFlags(flags: NodeFlags): ServerConfig {
     initialCluster: flags['initial-cluster'] ? parseInitialCluster(flags['initial-cluster']) : new Map([[name, peerUrls]]),
     initialClusterState: (flags['initial-cluster-state'] as ServerConfig['initialClusterState'] | undefined) ?? d.initialClusterState,
     initialClusterToken: flags['initial-cluster-token'] ?? d.initialClusterToken,
+    discovery: flags.discovery ?? '',
+    discoveryFallback: (flags['discovery-fallback'] as ServerConfig['discoveryFallback'] | undefined) ?? d.discoveryFallback,
+    discoveryProxy: flags['discovery-proxy'] ?? '',
     snapshotCount: num(flags['snapshot-count'], d.snapshotCount),
     snapshotCatchUpEntries: num(flags['experimental-snapshot-catchup-entries'], d.snapshotCatchUpEntries),
     heartbeatMs: num(flags['heartbeat-interval'], d.heartbeatMs),

@@ -3,7 +3,7 @@
  * client URLs open only once the member has a leader and has published itself, so the first request a
  * client sends is served, not refused with "no leader".
  */
-import { isIP } from 'node:net';
+import { createServer, isIP } from 'node:net';
 import { join } from 'node:path';
 
 import type { Logger } from '../base/logger.js';
@@ -70,8 +70,27 @@ function outgoingAddress(urls: readonly URL[]): string | undefined {
   return host;
 }
 
+/**
+ * Fails when one of `urls` cannot be listened on now. etcd binds its listeners before it contacts a
+ * discovery service; kvctl binds them later, so a member with --discovery checks first: one that
+ * registered and then could not listen would leave a registration no restart can reuse.
+ */
+async function checkListenable(urls: readonly URL[]): Promise<void> {
+  for (const url of urls) {
+    if (url.port === '0') continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`listen ${url.href}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+      );
+      probe.listen({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port) }, () => probe.close(() => resolve()));
+    });
+  }
+}
+
 export async function startNode(given: ServerConfig, logger: Logger): Promise<RunningNode> {
   validateConfig(given);
+  if (given.discovery !== '') await checkListenable([...given.listenPeerUrls, ...given.listenClientUrls]);
   const config = await withAutoTls(given, logger);
   for (const warning of clientTlsWarnings(config)) logger.warn(warning);
   // Read and checked before the member starts: a bad certificate must not leave a half-started member.

@@ -1,16 +1,22 @@
 /**
- * The HTTP endpoints etcd serves on its client URLs beside gRPC: /health, /version, /metrics.
+ * The HTTP endpoints etcd serves on its client URLs beside gRPC: /health, /version, /metrics, and the
+ * discovery subset of the v2 keys API under /v2/keys (v2-keys.ts).
  * Answers follow etcd 3.5's shapes (`{"health":"true","reason":""}`, `{"etcdserver":..,"etcdcluster":..}`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import type { Logger } from '../../base/logger.js';
 import type { V3Api } from '../kvserver/v3.js';
 import { CLUSTER_VERSION, SERVER_VERSION } from '../kvserver/v3.js';
+import { isV2KeysPath, v2KeysHandler } from './v2-keys.js';
 
-export function httpHandler(api: V3Api): (req: IncomingMessage, res: ServerResponse) => void {
+export function httpHandler(api: V3Api, logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  const v2Keys = v2KeysHandler(api, logger);
   return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/version') {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (isV2KeysPath(path)) {
+      v2Keys(req, res);
+    } else if (path === '/version') {
       json(res, 200, { etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION });
     } else if (path === '/health' || path === '/livez' || path === '/readyz') {
       void health(api).then(({ ok, reason }) => json(res, ok ? 200 : 503, { health: String(ok), reason }));

@@ -138,7 +138,7 @@ export async function serveClients(api: V3Api, urls: readonly URL[], opts: Clien
   });
   registerServices(grpc, api, logger);
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
-  const http = createHttpServer(httpHandler(api));
+  const http = createHttpServer(httpHandler(api, logger));
 
   const route = (socket: Socket) => {
     socket.once('data', (first: Buffer) => {

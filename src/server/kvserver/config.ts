@@ -6,6 +6,8 @@
 import { KvError } from '../../base/errors.js';
 
 export type ClusterState = 'new' | 'existing';
+/** What a member does when the discovery token is full (etcd's --discovery-fallback). */
+export type DiscoveryFallback = 'exit' | 'proxy';
 export type AutoCompactionMode = 'periodic' | 'revision';
 export type NodeLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -23,6 +25,12 @@ export interface ServerConfig {
   readonly initialCluster: ReadonlyMap<string, readonly URL[]>;
   readonly initialClusterState: ClusterState;
   readonly initialClusterToken: string;
+  /** --discovery: a v2 discovery token URL to learn the initial cluster from ('' when not used; see discovery.ts). */
+  readonly discovery: string;
+  /** --discovery-fallback; kvctl has no proxy mode, so 'proxy' only changes what a full cluster's refusal says. */
+  readonly discoveryFallback: DiscoveryFallback;
+  /** --discovery-proxy ('' when not given); refused when discovery runs. */
+  readonly discoveryProxy: string;
   readonly snapshotCount: number;
   /** Entries kept in the raft log behind a snapshot for slow followers (etcd's --experimental-snapshot-catchup-entries). */
   readonly snapshotCatchUpEntries: number;
@@ -89,6 +97,9 @@ export function defaultConfig(name = 'default'): ServerConfig {
     initialCluster: new Map([[name, peer]]),
     initialClusterState: 'new',
     initialClusterToken: 'etcd-cluster',
+    discovery: '',
+    discoveryFallback: 'proxy',
+    discoveryProxy: '',
     snapshotCount: 100_000,
     snapshotCatchUpEntries: 5000,
     heartbeatMs: 100,

@@ -48,6 +48,7 @@ import { Snapshotter, syncDir } from '../snap/index.js';
 import { Wal } from '../wal/index.js';
 import { type ServerConfig, urlString } from './config.js';
 import { DataDirError, ServerStoppedError } from './errors.js';
+import { resolveInitialCluster } from './discovery.js';
 import { idHex, memberIdFor } from './ids.js';
 import {
   type Boot,
@@ -254,10 +255,14 @@ export class EtcdServer {
       });
       const parts: BootParts = { walDir, snapDir, backend, kv, membership, snapshotter, storage, raftConfig };
 
-      const boot = !Wal.exists(walDir)
+      // An empty data dir learns its initial cluster from the flags or, with --discovery, from a
+      // discovery token (discovery.ts); a restart ignores both.
+      const fresh = !Wal.exists(walDir);
+      const bootConfig = fresh ? await resolveInitialCluster(config, logger) : config;
+      const boot = fresh
         ? config.initialClusterState === 'new'
-          ? await bootstrapNewMember(config, logger, parts)
-          : await joinExistingCluster(config, logger, wiring.callUrl, parts)
+          ? await bootstrapNewMember(bootConfig, logger, parts)
+          : await joinExistingCluster(bootConfig, logger, wiring.callUrl, parts)
         : await restartMember(config, logger, parts);
       server = new EtcdServer(config, logger, boot, parts);
       await server.startPeers(wiring);
