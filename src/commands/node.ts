@@ -73,7 +73,8 @@ Data on disk follows etcd's layout: <data-dir>/member/wal/*.wal (write-ahead log
 is acknowledged), <data-dir>/member/snap/*.snap and <data-dir>/member/snap/db (the MVCC store).
 
 Clusters are formed as with etcd: the same --initial-cluster and --initial-cluster-token on every member, or \
---initial-cluster-state existing for a member added with \`kvctl member add\`.`;
+--initial-cluster-state existing for a member added with \`kvctl member add\`. With --discovery-srv <domain> the \
+initial cluster comes from the domain's _etcd-server-ssl._tcp / _etcd-server._tcp SRV records instead.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -101,6 +102,12 @@ Clusters are formed as with etcd: the same --initial-cluster and --initial-clust
       options: ['new', 'existing'],
     }),
     'initial-cluster-token': str('initial-cluster-token', 'Initial cluster token for the cluster during bootstrap. [default: etcd-cluster]'),
+    'discovery-srv': str('discovery-srv', 'DNS srv domain used to bootstrap the cluster.'),
+    'discovery-srv-name': str('discovery-srv-name', 'Suffix to the dns srv name queried when bootstrapping.'),
+    'dns-server': str(
+      'dns-server',
+      'kvctl only (etcd has no such flag and uses the system resolver): ip:port of the DNS server that --discovery-srv and peer host names are resolved with.',
+    ),
     'snapshot-count': int('snapshot-count', 'Number of committed transactions to trigger a snapshot to disk. [default: 100000]', 1),
     'heartbeat-interval': int('heartbeat-interval', 'Time (in milliseconds) of a heartbeat interval. [default: 100]', 1),
     'election-timeout': int('election-timeout', 'Time (in milliseconds) for an election to timeout. [default: 1000]', 1),
@@ -190,9 +197,12 @@ export function configFromFlags(flags: NodeFlags): ServerConfig {
       : d.advertiseClientUrls,
     listenPeerUrls: flags['listen-peer-urls'] ? parseUrlList('listen-peer-urls', flags['listen-peer-urls']) : d.listenPeerUrls,
     initialAdvertisePeerUrls: peerUrls,
-    initialCluster: flags['initial-cluster'] ? parseInitialCluster(flags['initial-cluster']) : new Map([[name, peerUrls]]),
+    initialCluster: initialClusterOf(flags, name, peerUrls),
     initialClusterState: (flags['initial-cluster-state'] as ServerConfig['initialClusterState'] | undefined) ?? d.initialClusterState,
     initialClusterToken: flags['initial-cluster-token'] ?? d.initialClusterToken,
+    discoverySrv: flags['discovery-srv'] ?? '',
+    discoverySrvName: flags['discovery-srv-name'] ?? '',
+    dnsServer: flags['dns-server'] ?? '',
     snapshotCount: num(flags['snapshot-count'], d.snapshotCount),
     snapshotCatchUpEntries: num(flags['experimental-snapshot-catchup-entries'], d.snapshotCatchUpEntries),
     heartbeatMs: num(flags['heartbeat-interval'], d.heartbeatMs),
@@ -221,6 +231,16 @@ export function configFromFlags(flags: NodeFlags): ServerConfig {
     autoTls: isTrue(flags['auto-tls']),
     peerAutoTls: isTrue(flags['peer-auto-tls']),
   };
+}
+
+/**
+ * --initial-cluster as given; without it, this member alone (etcd's default), or nothing when the cluster
+ * comes from --discovery-srv (etcd drops the default then; given both, the node refuses to start).
+ */
+function initialClusterOf(flags: NodeFlags, name: string, peerUrls: readonly URL[]): Map<string, readonly URL[]> {
+  if (flags['initial-cluster']) return parseInitialCluster(flags['initial-cluster']);
+  if (flags['discovery-srv']) return new Map();
+  return new Map([[name, peerUrls]]);
 }
 
 /** A Go boolean flag's value: unset is false. */

@@ -4,6 +4,7 @@
  * `ServerConfig`; everything here is plain data so tests can build configs directly.
  */
 import { KvError } from '../../base/errors.js';
+import { parseDnsServer } from '../../base/node-dns.js';
 
 export type ClusterState = 'new' | 'existing';
 export type AutoCompactionMode = 'periodic' | 'revision';
@@ -23,6 +24,14 @@ export interface ServerConfig {
   readonly initialCluster: ReadonlyMap<string, readonly URL[]>;
   readonly initialClusterState: ClusterState;
   readonly initialClusterToken: string;
+  /**
+   * --discovery-srv: the domain whose SRV records give the initial cluster ('' = none); --initial-cluster is
+   * then empty (see srv-discovery.ts). --discovery-srv-name: the suffix of the SRV service names.
+   */
+  readonly discoverySrv: string;
+  readonly discoverySrvName: string;
+  /** kvctl's --dns-server (ip:port): the DNS server for SRV discovery and peer host names; '' = the system's resolver. */
+  readonly dnsServer: string;
   readonly snapshotCount: number;
   /** Entries kept in the raft log behind a snapshot for slow followers (etcd's --experimental-snapshot-catchup-entries). */
   readonly snapshotCatchUpEntries: number;
@@ -89,6 +98,9 @@ export function defaultConfig(name = 'default'): ServerConfig {
     initialCluster: new Map([[name, peer]]),
     initialClusterState: 'new',
     initialClusterToken: 'etcd-cluster',
+    discoverySrv: '',
+    discoverySrvName: '',
+    dnsServer: '',
     snapshotCount: 100_000,
     snapshotCatchUpEntries: 5000,
     heartbeatMs: 100,
@@ -177,6 +189,9 @@ export function validateConfig(cfg: ServerConfig): void {
   validateClientTls(cfg);
   validatePeerTls(cfg);
 
+  validateBootstrapSource(cfg);
+  // With --discovery-srv the initial cluster comes from DNS, where this member is found by address.
+  if (cfg.discoverySrv !== '') return;
   const own = cfg.initialCluster.get(cfg.name);
   if (cfg.initialClusterState === 'new' && own === undefined) {
     throw new ConfigError(
@@ -190,6 +205,24 @@ export function validateConfig(cfg: ServerConfig): void {
       throw new ConfigError(
         `--initial-cluster has ${cfg.name}=${have} but --initial-advertise-peer-urls is ${want}: they must match`,
       );
+    }
+  }
+}
+
+/**
+ * One way to learn the initial cluster: --initial-cluster or --discovery-srv (etcd's
+ * ErrConflictBootstrapFlags). --initial-cluster is empty when --discovery-srv is given without it.
+ */
+function validateBootstrapSource(cfg: ServerConfig): void {
+  const sources = [cfg.initialCluster.size > 0, cfg.discoverySrv !== ''].filter(Boolean).length;
+  if (sources > 1) {
+    throw new ConfigError('multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv"');
+  }
+  if (cfg.dnsServer !== '') {
+    try {
+      parseDnsServer(cfg.dnsServer);
+    } catch (err) {
+      throw new ConfigError((err as Error).message, { cause: err });
     }
   }
 }
