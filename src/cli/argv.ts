@@ -16,11 +16,23 @@ const VALUED = new Set([
   '--cacert',
   '--cert',
   '--key',
+  '-d',
+  '--discovery-srv',
+  '--discovery-srv-name',
+  '--insecure-discovery',
+  '--dns-server',
 ]);
 /** Global boolean flags. */
 const BOOLEAN = new Set(['--hex', '--json', '--insecure-skip-tls-verify']);
 
-export function moveLeadingGlobalFlags(argv: readonly string[]): string[] {
+/**
+ * etcdctl's boolean flags that default to true and are turned off with `=false` (`--insecure-discovery`):
+ * alone, they mean true; kvctl reads them as valued flags, so the bare form gets `=true`.
+ */
+const TRUE_BY_DEFAULT = new Set(['--insecure-discovery']);
+
+export function moveLeadingGlobalFlags(given: readonly string[]): string[] {
+  const argv = given.map((arg) => (TRUE_BY_DEFAULT.has(arg) ? `${arg}=true` : arg));
   const moved: string[] = [];
   let i = 0;
   while (i < argv.length) {
@@ -41,7 +53,7 @@ export function moveLeadingGlobalFlags(argv: readonly string[]): string[] {
       break;
     }
   }
-  if (moved.length === 0 || i >= argv.length) return [...argv];
+  if (moved.length === 0 || i >= argv.length) return argv;
   // The command words (a topic and its command, e.g. `endpoint status`) come first, then the flags.
   const rest = argv.slice(i);
   let words = 0;

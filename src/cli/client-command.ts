@@ -17,11 +17,13 @@
  *   128, invalid input 3, unsupported format 4, anything else 1). With `--json` they print BaseCommand's error JSON.
  */
 import { Flags, ux } from '@oclif/core';
+import type { Input, OutputArgs, OutputFlags, ParserOutput } from '@oclif/core/interfaces';
 
 import { type ClientOptions, ClientError, EtcdClient, type TlsOptions, defaultEndpoint, loadTlsFiles, quietIpServerNameWarning } from '../client/index.js';
 import { loadContextSync } from '../agent/index.js';
 import { BaseCommand } from './base-command.js';
 import { CtlError } from './ctl-error.js';
+import { type EndpointSource, discoveryFlags, endpointSourceOf } from './discovery.js';
 import { ExitCode } from './exit-codes.js';
 import { GoParseError, goParseInt, parseGoDuration } from './go-format.js';
 import { type WriteOut, writeOutFormats } from './output.js';
@@ -96,6 +98,7 @@ export const clientFlags = {
     default: false,
     helpGroup: 'GLOBAL',
   }),
+  ...discoveryFlags,
 };
 
 /** etcdctl's `--hex`, for the commands whose printers use it (get, put, del, txn). */
@@ -126,6 +129,10 @@ export type ClientFlags = {
   cert?: string | undefined;
   key?: string | undefined;
   'insecure-skip-tls-verify'?: boolean | undefined;
+  'discovery-srv'?: string | undefined;
+  'discovery-srv-name'?: string | undefined;
+  'insecure-discovery'?: boolean | undefined;
+  'dns-server'?: string | undefined;
 };
 
 /**
@@ -197,14 +204,40 @@ export abstract class ClientCommand<T> extends BaseCommand<T> {
   }
 
   protected clientOptions(flags: ClientFlags): ClientOptions {
-    const context = flags.endpoints === undefined ? loadContextSync(flags.context) : undefined;
+    const source = this.endpointSource;
+    // No endpoints given and none discovered: the saved context's endpoints and client certificate, if any.
+    const context = flags.endpoints === undefined && source === undefined ? loadContextSync(flags.context) : undefined;
     const given = context !== undefined && flags.cacert === undefined && flags.cert === undefined && flags.key === undefined && context.tls !== undefined
       ? { ...flags, cacert: context.tls.ca, cert: context.tls.cert, key: context.tls.key }
       : flags;
-    const endpoints = flags.endpoints ?? context?.endpoints.join(',') ?? defaultEndpoint;
-    const opts = { endpoints, dialTimeoutMs: flags['dial-timeout'], commandTimeoutMs: flags['command-timeout'] };
-    const tls = tlsOf(given);
+    const opts = {
+      endpoints: source?.endpoints ?? flags.endpoints ?? context?.endpoints.join(',') ?? defaultEndpoint,
+      dialTimeoutMs: flags['dial-timeout'],
+      commandTimeoutMs: flags['command-timeout'],
+      ...(source !== undefined ? { hostAddresses: source.addresses } : {}),
+    };
+    const loaded = tlsOf(given);
+    // etcdctl with --insecure-discovery=false checks the servers' certificates against the SRV domain.
+    const tls = loaded !== undefined && source?.serverName !== undefined ? { ...loaded, serverName: source.serverName } : loaded;
     return { ...opts, ...(tls !== undefined ? { tls } : {}), ...credentialsOf(flags, this.promptedPassword) };
+  }
+
+  /** Where the endpoints come from when SRV discovery or --dns-server is used (see cli/discovery.ts). */
+  private endpointSource: EndpointSource | undefined;
+
+  /**
+   * oclif's parse, then the endpoints: every client command parses its flags first, so this is the one place
+   * where `--discovery-srv` and `--dns-server` are applied, before any client exists.
+   */
+  // oclif's own bounds for parse's type parameters (its FlagOutput and ArgOutput are not exported).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  protected override async parse<F extends OutputFlags<any>, B extends OutputFlags<any>, A extends OutputArgs<any>>(
+    options?: Input<F, B, A>,
+    argv?: string[],
+  ): Promise<ParserOutput<F, B, A>> {
+    const parsed = await super.parse(options, argv);
+    this.endpointSource ??= await endpointSourceOf(parsed.flags as Partial<ClientFlags>, (line) => this.logToStderr(line));
+    return parsed;
   }
 
   /** The password typed at etcdctl's `Password: ` prompt (for `--user name` without one). */

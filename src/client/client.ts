@@ -46,7 +46,7 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from '../proto/gen/etcdserverpb/rpc.js';
-import { type Endpoint, parseEndpoint, parseEndpoints } from './endpoints.js';
+import { type Endpoint, dialTarget, parseEndpoint, parseEndpoints, tlsHostName, withResolvedAddress } from './endpoints.js';
 import { ClientError, type DialFailure, connectFailureReason, fromServiceError, isNotConnected, unreachable } from './errors.js';
 import { type TlsOptions, checkServerName, explainConnectFailure, quietIpServerNameWarning, usesTls } from './tls.js';
 import {
@@ -75,6 +75,11 @@ export type ClientOptions = {
    * when given, for endpoints without a scheme. `http://` endpoints never use TLS.
    */
   tls?: TlsOptions;
+  /**
+   * Host names already resolved (host as written in an endpoint → IP address), e.g. by SRV discovery with
+   * kvctl's `--dns-server`: such endpoints are dialled at that address, and keep their name for TLS and output.
+   */
+  hostAddresses?: ReadonlyMap<string, string>;
   /**
    * Credentials (etcdctl `--user`/`--password`): the client authenticates before its first call and sends the token
    * with every call, authenticating again when etcd answers "invalid auth token" or "revision of auth store is old".
@@ -135,9 +140,14 @@ class Connection {
             rejectUnauthorized: tls.insecureSkipVerify !== true,
           })
         : grpc.credentials.createInsecure();
-    const options =
-      tls?.serverName !== undefined ? { ...channelOptions, 'grpc.ssl_target_name_override': tls.serverName } : channelOptions;
-    this.client = new grpc.Client(endpoint.target, credentials, options);
+    // An endpoint dialled at an address kvctl resolved keeps its host name as the :authority and TLS name.
+    const serverName = tls?.serverName ?? (endpoint.address !== undefined ? tlsHostName(endpoint) : undefined);
+    const options = {
+      ...channelOptions,
+      ...(serverName !== undefined && tls !== undefined ? { 'grpc.ssl_target_name_override': serverName } : {}),
+      ...(endpoint.address !== undefined ? { 'grpc.default_authority': endpoint.target } : {}),
+    };
+    this.client = new grpc.Client(dialTarget(endpoint), credentials, options);
   }
 
   /**
@@ -199,6 +209,7 @@ export class EtcdClient {
   readonly dialTimeoutMs: number;
   readonly commandTimeoutMs: number;
   private readonly tls: TlsOptions | undefined;
+  private readonly hostAddresses: ReadonlyMap<string, string> | undefined;
   /** Channels by endpoint target (and scheme): one per endpoint, shared by all calls. */
   private readonly connections = new Map<string, Connection>();
   /** Index in `endpoints` of the endpoint that answered last: calls start there. */
@@ -214,7 +225,8 @@ export class EtcdClient {
     // As clientv3: without both a name and a password, no authentication (requests then go without a token).
     const { username, password } = opts;
     this.credentials = username !== undefined && username !== '' && password !== undefined && password !== '' ? { name: username, password } : undefined;
-    this.endpoints = parseEndpoints(opts.endpoints);
+    this.hostAddresses = opts.hostAddresses;
+    this.endpoints = parseEndpoints(opts.endpoints).map((ep) => withResolvedAddress(ep, this.hostAddresses));
     this.dialTimeoutMs = checkTimeout(opts.dialTimeoutMs ?? defaultDialTimeoutMs, 'dialTimeoutMs');
     this.commandTimeoutMs = checkTimeout(opts.commandTimeoutMs ?? defaultCommandTimeoutMs, 'commandTimeoutMs');
     this.tls = opts.tls;
@@ -413,7 +425,7 @@ export class EtcdClient {
 
   /** The endpoint object for a pinned call: one of ours when it names one, otherwise a new one. */
   private resolve(endpoint: string): Endpoint {
-    return this.endpoints.find((e) => e.raw === endpoint.trim()) ?? parseEndpoint(endpoint);
+    return this.endpoints.find((e) => e.raw === endpoint.trim()) ?? withResolvedAddress(parseEndpoint(endpoint), this.hostAddresses);
   }
 
   /**

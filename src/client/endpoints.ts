@@ -17,7 +17,29 @@ export type Endpoint = {
   readonly port: number;
   /** The grpc-js target, `host:port` with IPv6 in brackets. Also the key of the endpoint's shared channel. */
   readonly target: string;
+  /**
+   * The IP address to dial when kvctl resolved `host` itself (`--dns-server`, SRV discovery); `host` stays
+   * the name for TLS checks and output. Without it, grpc-js resolves `host` with the system's resolver.
+   */
+  readonly address?: string;
 };
+
+/** `ep` dialled at the address `addresses` gives for its host name, if any (an IP host needs none). */
+export function withResolvedAddress(ep: Endpoint, addresses: ReadonlyMap<string, string> | undefined): Endpoint {
+  const address = addresses?.get(ep.host);
+  return address === undefined || address === ep.host ? ep : { ...ep, address };
+}
+
+/** What grpc-js and the TLS probe connect to: the resolved address when there is one, else the target. */
+export function dialTarget(ep: Endpoint): string {
+  if (ep.address === undefined) return ep.target;
+  return ep.address.includes(':') ? `[${ep.address}]:${ep.port}` : `${ep.address}:${ep.port}`;
+}
+
+/** The name a TLS server certificate must hold for `ep`: its host, without a DNS name's trailing dot. */
+export function tlsHostName(ep: Endpoint): string {
+  return ep.host.endsWith('.') ? ep.host.slice(0, -1) : ep.host;
+}
 
 /** The endpoint etcdctl uses when `--endpoints` is not given. */
 export const defaultEndpoint = '127.0.0.1:2379';

@@ -76,3 +76,21 @@ export {
   type TxnRequest,
   type TxnResponse,
 } from '../proto/gen/etcdserverpb/rpc.js';
+export {
+  type ClientEndpoints,
+  type MemberSrvCheck,
+  type NameResolver,
+  type PlannedMember,
+  type SrvCluster,
+  type SrvClusterRecord,
+  SrvDiscoveryError,
+  type SrvLookupOptions,
+  type SrvPlanCheck,
+  checkSrvPlan,
+  discoverClientEndpoints,
+  dnsServerResolver,
+  lookupSrvCluster,
+  parseDnsServer,
+  resolverFor,
+  systemResolver,
+} from './srv.js';

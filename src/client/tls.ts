@@ -25,7 +25,7 @@ import { type PeerCertificate, connect as tlsConnect } from 'node:tls';
 import { TlsFileError, checkCaBundle, checkKeyPair, readTlsFile } from '../base/node-tls-files.js';
 import { goHostnameError, oneLineName, parseSubjectAltName } from '../base/node-x509.js';
 import { goTlsError } from '../base/tls-errors.js';
-import type { Endpoint } from './endpoints.js';
+import { type Endpoint, tlsHostName } from './endpoints.js';
 import { ClientError } from './errors.js';
 
 /** PEM material and settings for TLS endpoints. Without `ca`, the system's root certificates are used. */
@@ -145,12 +145,12 @@ function probe(ep: Endpoint, tls: TlsOptions | undefined, timeoutMs: number): Pr
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);
     const socket = tlsConnect({
-      host: ep.host,
+      host: ep.address ?? ep.host,
       port: ep.port,
       ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
       ...(settings.cert !== undefined && settings.key !== undefined ? { cert: settings.cert, key: settings.key } : {}),
       // No SNI for an IP address (RFC 6066), as Go's client does.
-      ...(isIP(ep.host) === 0 ? { servername: settings.serverName ?? ep.host } : {}),
+      ...(isIP(ep.host) === 0 ? { servername: settings.serverName ?? tlsHostName(ep) } : {}),
       ALPNProtocols: ['h2'],
       // Judged below, so that the reason can be told instead of a bare refusal.
       rejectUnauthorized: false,
@@ -164,7 +164,7 @@ function probe(ep: Endpoint, tls: TlsOptions | undefined, timeoutMs: number): Pr
           const code = String(socket.authorizationError);
           return finish(goTlsError(code) ?? code);
         }
-        const nameError = checkServerName(settings.serverName ?? ep.host, socket.getPeerCertificate());
+        const nameError = checkServerName(settings.serverName ?? tlsHostName(ep), socket.getPeerCertificate());
         if (nameError !== undefined) return finish(nameError.message);
       }
       // In TLS 1.3 the server checks the client certificate after the client's handshake is over: ask

@@ -74,7 +74,8 @@ is acknowledged), <data-dir>/member/snap/*.snap and <data-dir>/member/snap/db (t
 
 Clusters are formed as with etcd: the same --initial-cluster and --initial-cluster-token on every member, \
 --discovery <url> on every member (etcd's v2 discovery protocol; \`kvctl discovery new --size N\` makes a URL on \
-any kvctl node, etcd 3.4 with --enable-v2 serves them too), or --initial-cluster-state existing for a member \
+any kvctl node, etcd 3.4 with --enable-v2 serves them too), --discovery-srv <domain> (the initial cluster from the \
+domain's _etcd-server-ssl._tcp / _etcd-server._tcp SRV records), or --initial-cluster-state existing for a member \
 added with \`kvctl member add\`.`;
 
   static override examples = [
@@ -114,6 +115,12 @@ added with \`kvctl member add\`.`;
       },
     }),
     'discovery-proxy': str('discovery-proxy', 'HTTP proxy to use for traffic to discovery service (not supported by kvctl: refused when discovery runs).'),
+    'discovery-srv': str('discovery-srv', 'DNS srv domain used to bootstrap the cluster.'),
+    'discovery-srv-name': str('discovery-srv-name', 'Suffix to the dns srv name queried when bootstrapping.'),
+    'dns-server': str(
+      'dns-server',
+      'kvctl only (etcd has no such flag and uses the system resolver): ip:port of the DNS server that --discovery-srv and peer host names are resolved with.',
+    ),
     'snapshot-count': int('snapshot-count', 'Number of committed transactions to trigger a snapshot to disk. [default: 100000]', 1),
     'heartbeat-interval': int('heartbeat-interval', 'Time (in milliseconds) of a heartbeat interval. [default: 100]', 1),
     'election-timeout': int('election-timeout', 'Time (in milliseconds) for an election to timeout. [default: 1000]', 1),
@@ -207,12 +214,15 @@ export function configFromFlags(flags: NodeFlags): ServerConfig {
       : d.advertiseClientUrls,
     listenPeerUrls: flags['listen-peer-urls'] ? parseUrlList('listen-peer-urls', flags['listen-peer-urls']) : d.listenPeerUrls,
     initialAdvertisePeerUrls: peerUrls,
-    initialCluster: flags['initial-cluster'] ? parseInitialCluster(flags['initial-cluster']) : new Map([[name, peerUrls]]),
+    initialCluster: initialClusterOf(flags, name, peerUrls),
     initialClusterState: (flags['initial-cluster-state'] as ServerConfig['initialClusterState'] | undefined) ?? d.initialClusterState,
     initialClusterToken: flags['initial-cluster-token'] ?? d.initialClusterToken,
     discovery: flags.discovery ?? '',
     discoveryFallback: (flags['discovery-fallback'] as ServerConfig['discoveryFallback'] | undefined) ?? d.discoveryFallback,
     discoveryProxy: flags['discovery-proxy'] ?? '',
+    discoverySrv: flags['discovery-srv'] ?? '',
+    discoverySrvName: flags['discovery-srv-name'] ?? '',
+    dnsServer: flags['dns-server'] ?? '',
     snapshotCount: num(flags['snapshot-count'], d.snapshotCount),
     snapshotCatchUpEntries: num(flags['experimental-snapshot-catchup-entries'], d.snapshotCatchUpEntries),
     heartbeatMs: num(flags['heartbeat-interval'], d.heartbeatMs),
@@ -241,6 +251,16 @@ export function configFromFlags(flags: NodeFlags): ServerConfig {
     autoTls: isTrue(flags['auto-tls']),
     peerAutoTls: isTrue(flags['peer-auto-tls']),
   };
+}
+
+/**
+ * --initial-cluster as given; without it, this member alone (etcd's default), or nothing when the cluster
+ * comes from --discovery-srv (etcd drops the default then; given both, the node refuses to start).
+ */
+function initialClusterOf(flags: NodeFlags, name: string, peerUrls: readonly URL[]): Map<string, readonly URL[]> {
+  if (flags['initial-cluster']) return parseInitialCluster(flags['initial-cluster']);
+  if (flags['discovery-srv']) return new Map();
+  return new Map([[name, peerUrls]]);
 }
 
 /** A Go boolean flag's value: unset is false. */

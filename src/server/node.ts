@@ -7,11 +7,13 @@ import { createServer, isIP } from 'node:net';
 import { join } from 'node:path';
 
 import type { Logger } from '../base/logger.js';
+import { dnsServerResolver } from '../base/node-dns.js';
 import { type ClientListener, serveClients } from './api/listener.js';
 import { ServerTlsFiles } from './api/tls.js';
 import { isAutoPeerTls, withAutoTls } from './auto-tls.js';
 import { type ServerConfig, clientTlsWarnings, tlsInfoEmpty, validateConfig } from './kvserver/config.js';
 import { EtcdServer, type PeerWiring } from './kvserver/server.js';
+import { withSrvCluster } from './kvserver/srv-discovery.js';
 import { type PeerTls, PeerTransport, callPeerUrl } from './peer/index.js';
 import { V3Api } from './kvserver/v3.js';
 
@@ -39,6 +41,9 @@ function peerTlsOf(config: ServerConfig): PeerTls | undefined {
 export function peerWiring(config: ServerConfig, logger: Logger): PeerWiring {
   const localAddress = outgoingAddress(config.listenPeerUrls);
   const tls = peerTlsOf(config);
+  // Peer URLs from SRV records name hosts: with --dns-server they resolve there too, not in the system's DNS.
+  const lookup = config.dnsServer !== '' ? dnsServerResolver(config.dnsServer).lookup : undefined;
+  const dial = { localAddress, tls, lookup };
   return {
     listen: async ({ memberId, clusterId }, handler, reports) =>
       await PeerTransport.listen({
@@ -51,9 +56,9 @@ export function peerWiring(config: ServerConfig, logger: Logger): PeerWiring {
         reports,
         logger,
         ...(tls !== undefined ? { tls } : {}),
+        ...(lookup !== undefined ? { lookup } : {}),
       }),
-    callUrl: async (url, method, payload, timeoutMs) =>
-      await callPeerUrl(url, method, payload, { clusterId: 0n, memberId: 0n, timeoutMs, dial: { localAddress, tls } }),
+    callUrl: async (url, method, payload, timeoutMs) => await callPeerUrl(url, method, payload, { clusterId: 0n, memberId: 0n, timeoutMs, dial }),
   };
 }
 
@@ -91,7 +96,7 @@ async function checkListenable(urls: readonly URL[]): Promise<void> {
 export async function startNode(given: ServerConfig, logger: Logger): Promise<RunningNode> {
   validateConfig(given);
   if (given.discovery !== '') await checkListenable([...given.listenPeerUrls, ...given.listenClientUrls]);
-  const config = await withAutoTls(given, logger);
+  const config = await withAutoTls(await withSrvCluster(given, logger), logger);
   for (const warning of clientTlsWarnings(config)) logger.warn(warning);
   // Read and checked before the member starts: a bad certificate must not leave a half-started member.
   const clientTls = config.listenClientUrls.some((u) => u.protocol === 'https:') ? ServerTlsFiles.load(config.clientTls) : undefined;

@@ -17,3 +17,11 @@ test('etcdctl-style global flags before the command move behind the command word
   assert.deepEqual(m(['--version']), ['--version']);
   assert.deepEqual(m(['--endpoints=a:1']), ['--endpoints=a:1']);
 });
+
+test('the discovery flags move too, and a bare --insecure-discovery means true', () => {
+  assert.deepEqual(m(['-d', 'example.com', '--discovery-srv-name=blue', '--dns-server', '127.0.0.1:53', 'member', 'list']), [
+    'member', 'list', '-d', 'example.com', '--discovery-srv-name=blue', '--dns-server', '127.0.0.1:53',
+  ]);
+  assert.deepEqual(m(['--insecure-discovery=false', 'get', 'k']), ['get', 'k', '--insecure-discovery=false']);
+  assert.deepEqual(m(['get', 'k', '--insecure-discovery']), ['get', 'k', '--insecure-discovery=true']);
+});

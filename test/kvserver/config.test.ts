@@ -48,6 +48,19 @@ describe('node configuration', () => {
     assert.throws(() => validateConfig({ ...d, autoCompactionMode: 'revision', autoCompactionRetention: '1h' }), /--auto-compaction-retention/);
   });
 
+  test('--discovery-srv: no --initial-cluster beside it, and --dns-server is ip:port', () => {
+    const d = defaultConfig('n1');
+    // The cluster comes from DNS later: an empty --initial-cluster and other advertised URLs are fine now.
+    validateConfig({ ...d, discoverySrv: 'example.com', initialCluster: new Map() });
+    assert.throws(() => validateConfig({ ...d, discoverySrv: 'example.com' }), {
+      message: 'multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv"',
+    });
+    assert.throws(() => validateConfig({ ...d, dnsServer: 'dns.example.com:53' }), {
+      message: '--dns-server: expected an IP address and a port (e.g. 127.0.0.1:53), got "dns.example.com:53"',
+    });
+    validateConfig({ ...d, dnsServer: '127.0.0.1:5353' });
+  });
+
   test('durations and retention as etcd reads them', () => {
     assert.equal(parseDurationMs('1h30m'), 5_400_000);
     assert.equal(parseDurationMs('250ms'), 250);

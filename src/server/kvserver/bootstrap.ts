@@ -109,7 +109,8 @@ export async function bootstrapNewMember(config: ServerConfig, logger: Logger, p
   }));
   const self = peers.find((m) => m.name === config.name);
   if (self === undefined) throw new DataDirError(`--initial-cluster has no member named ${config.name}`);
-  checkAdvertisedUrls(config, self.peerUrls);
+  // SRV discovery found this member by the resolved address of its advertised URLs (srv-discovery.ts).
+  if (config.discoverySrv === '') checkAdvertisedUrls(config, self.peerUrls);
   const clusterId = clusterIdFor(peers.map((m) => m.id));
   const wal = await Wal.create(p.walDir, encodeWalMetadata({ nodeId: self.id, clusterId }), { logger });
   const rawNode = new RawNode(p.raftConfig(self.id, 0));

@@ -4,6 +4,7 @@
  * `ServerConfig`; everything here is plain data so tests can build configs directly.
  */
 import { KvError } from '../../base/errors.js';
+import { parseDnsServer } from '../../base/node-dns.js';
 
 export type ClusterState = 'new' | 'existing';
 /** What a member does when the discovery token is full (etcd's --discovery-fallback). */
@@ -31,6 +32,14 @@ export interface ServerConfig {
   readonly discoveryFallback: DiscoveryFallback;
   /** --discovery-proxy ('' when not given); refused when discovery runs. */
   readonly discoveryProxy: string;
+  /**
+   * --discovery-srv: the domain whose SRV records give the initial cluster ('' = none); --initial-cluster is
+   * then empty (see srv-discovery.ts). --discovery-srv-name: the suffix of the SRV service names.
+   */
+  readonly discoverySrv: string;
+  readonly discoverySrvName: string;
+  /** kvctl's --dns-server (ip:port): the DNS server for SRV discovery and peer host names; '' = the system's resolver. */
+  readonly dnsServer: string;
   readonly snapshotCount: number;
   /** Entries kept in the raft log behind a snapshot for slow followers (etcd's --experimental-snapshot-catchup-entries). */
   readonly snapshotCatchUpEntries: number;
@@ -100,6 +109,9 @@ export function defaultConfig(name = 'default'): ServerConfig {
     discovery: '',
     discoveryFallback: 'proxy',
     discoveryProxy: '',
+    discoverySrv: '',
+    discoverySrvName: '',
+    dnsServer: '',
     snapshotCount: 100_000,
     snapshotCatchUpEntries: 5000,
     heartbeatMs: 100,
@@ -188,6 +200,9 @@ export function validateConfig(cfg: ServerConfig): void {
   validateClientTls(cfg);
   validatePeerTls(cfg);
 
+  validateBootstrapSource(cfg);
+  // With --discovery-srv the initial cluster comes from DNS, where this member is found by address.
+  if (cfg.discoverySrv !== '') return;
   const own = cfg.initialCluster.get(cfg.name);
   if (cfg.initialClusterState === 'new' && own === undefined) {
     throw new ConfigError(
@@ -201,6 +216,26 @@ export function validateConfig(cfg: ServerConfig): void {
       throw new ConfigError(
         `--initial-cluster has ${cfg.name}=${have} but --initial-advertise-peer-urls is ${want}: they must match`,
       );
+    }
+  }
+}
+
+/**
+ * One way to learn the initial cluster: --initial-cluster, --discovery or --discovery-srv (etcd's
+ * ErrConflictBootstrapFlags). --initial-cluster is empty when --discovery-srv is given without it.
+ */
+function validateBootstrapSource(cfg: ServerConfig): void {
+  // With --discovery the initial cluster holds this member alone (etcd derives ids from it), so it counts
+  // only beside --discovery-srv; --discovery beside an explicit --initial-cluster is refused in the flag layer.
+  const sources = [cfg.initialCluster.size > 0 && cfg.discovery === '', cfg.discoverySrv !== '', cfg.discovery !== ''].filter(Boolean).length;
+  if (sources > 1) {
+    throw new ConfigError('multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv"');
+  }
+  if (cfg.dnsServer !== '') {
+    try {
+      parseDnsServer(cfg.dnsServer);
+    } catch (err) {
+      throw new ConfigError((err as Error).message, { cause: err });
     }
   }
 }

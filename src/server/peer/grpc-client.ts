@@ -52,7 +52,9 @@ export function connectPeer(ep: PeerEndpoint, dial: PeerDial): http2.ClientHttp2
   let settled = false;
   const session: http2.ClientHttp2Session = http2.connect(`${ep.secure ? 'https' : 'http'}://${ep.authority}`, {
     createConnection: () => {
-      if (!ep.secure) return net.connect({ host: ep.host, port: ep.port, localAddress, noDelay: true });
+      if (!ep.secure) {
+        return net.connect({ host: ep.host, port: ep.port, localAddress, noDelay: true, ...(dial.lookup !== undefined ? { lookup: dial.lookup } : {}) });
+      }
       const socket = dialPeerTls(ep.host, ep.port, ep.hostname, dial);
       // Registered before HTTP/2's own listeners, so that the calls it then ends can say why.
       socket.once('close', () => {

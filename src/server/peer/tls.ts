@@ -14,7 +14,7 @@
  *   a byte of raft reaches the node.
  */
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { type LookupFunction, isIP } from 'node:net';
 import * as tls from 'node:tls';
 
 import type { Logger } from '../../base/logger.js';
@@ -38,6 +38,8 @@ export interface PeerDial {
   readonly localAddress?: string | undefined;
   /** Required for https:// peer URLs. */
   readonly tls?: PeerTls | undefined;
+  /** Resolves host names in peer URLs (kvctl's --dns-server); the system's resolver when absent. */
+  readonly lookup?: LookupFunction | undefined;
 }
 
 const SAN_LOOKUP_TIMEOUT_MS = 2000;
@@ -51,6 +53,7 @@ export function dialPeerTls(host: string, port: number, hostname: string, dial: 
     host,
     port,
     ...(dial.localAddress !== undefined ? { localAddress: dial.localAddress } : {}),
+    ...(dial.lookup !== undefined ? { lookup: dial.lookup } : {}),
     // SNI only for names (an IP there is refused by RFC 6066 and warned about by Node).
     ...(isIP(hostname) === 0 ? { servername: hostname } : {}),
     cert: t.cert,

@@ -6,6 +6,8 @@
  * Reports (DeliveryReports) are never made from inside a call to this class: they arrive from the event
  * loop later (a microtask at the earliest), so the raft loop is never re-entered while it is sending.
  */
+import type { LookupFunction } from 'node:net';
+
 import type { Logger } from '../../base/logger.js';
 import { encodeMessage } from '../raft/codec.js';
 import { type Message, MessageType, fmtId } from '../raft/raftpb.js';
@@ -43,6 +45,8 @@ export interface PeerTransportOptions {
   localAddress?: string;
   /** TLS settings for https:// peer URLs, listened on and dialled (see tls.ts). */
   tls?: PeerTls;
+  /** How peer URLs' host names are resolved (`--dns-server`); the system's resolver when absent. */
+  lookup?: LookupFunction;
   /** Incoming snapshot backend files are written here (created if missing). */
   receiveDir: string;
   handler: PeerHandler;
@@ -262,7 +266,7 @@ export class PeerTransport {
   }
 
   private dial(): PeerDial {
-    return { localAddress: this.o.localAddress, tls: this.o.tls };
+    return { localAddress: this.o.localAddress, tls: this.o.tls, lookup: this.o.lookup };
   }
 
   private linkContext(): LinkContext {

@@ -1,0 +1,15 @@
+import dns from 'node:dns';
+const r = new dns.promises.Resolver({ timeout: 500, tries: 1 }); r.setServers(['127.0.0.1:45353']);
+const t = async (label, f) => { try { console.log(label, JSON.stringify(await f())); } catch (e) { console.log(label, 'ERR', e.code, e.message); } };
+await t('srv', () => r.resolveSrv('_etcd-server._tcp.example.test'));
+await t('nx', () => r.resolveSrv('_etcd-server-ssl._tcp.example.test'));
+await t('nodata', () => r.resolveSrv('m1.example.test'));
+await t('a nodata', () => r.resolve4('_etcd-server._tcp.example.test'));
+await t('aaaa', () => r.resolve6('m1.example.test'));
+await t('refused', () => r.resolveSrv('_x._tcp.nothere.test'));
+const r2 = new dns.promises.Resolver({ timeout: 500, tries: 1 }); r2.setServers(['127.0.0.1:45354']);
+await t('noserver', () => r2.resolveSrv('_x._tcp.nothere.test'));
+const r3 = new dns.promises.Resolver({ timeout: 500, tries: 1 }); r3.setServers(['127.0.0.1']);
+await t('sys', () => r3.resolveSrv('_x._tcp.nothere.test'));
+console.log(dns.getServers(), r.getServers());
+await t('lookup', () => dns.promises.lookup('nothere.invalid', {all:true}));
