@@ -15,13 +15,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { checkSrvPlan, inspectDiscoveryToken, lookupSrvCluster, resolverFor } from '../client/index.js';
 import type { AgentStatus, NodeSpec } from '../proto/gen/kvctl/agent/v1/agent.js';
 import type { AgentConnection } from './client.js';
 import { type ClusterContext, contextPkiDir, kvctlHome, saveContext } from './context.js';
-import { StepError } from './errors.js';
+import { PlanError, StepError } from './errors.js';
 import { type ClusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
 import { startLocalAgents } from './local.js';
-import { type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, initialCluster, memberSpec, planWarnings } from './plan.js';
+import { type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, initialCluster, memberSpec, peerUrl, planWarnings } from './plan.js';
 import { renderTemplate } from './render.js';
 import { envValues, memberLayout } from './spec.js';
 
@@ -79,8 +80,43 @@ export async function clusterTokenFor(clusterName: string, pki: ClusterPkiFiles)
   return `kvctl-${clusterName}-${createHash('sha256').update(await readFile(pki.ca)).digest('hex').slice(0, 8)}`;
 }
 
-function hostsOf(m: MemberPlan): string[] {
-  return [m.host];
+/**
+ * The checks of a discovery or DNS SRV plan, against the service itself, before anything starts. Returns each
+ * member's extra certificate names (with DNS SRV, peers dial the record's target name).
+ */
+export async function preflightMode(plan: ClusterPlan, progress: (line: string) => void): Promise<Map<string, string[]>> {
+  const names = new Map<string, string[]>();
+  const mode = plan.mode;
+  if (mode.kind === 'discovery') {
+    const state = await inspectDiscoveryToken(mode.url);
+    if (state.size === undefined) throw new PlanError(`discovery URL ${mode.url} has no size (_config/size): make one with kvctl discovery new --size ${plan.members.length}`);
+    if (state.size !== plan.members.length) {
+      throw new PlanError(`discovery URL ${mode.url} expects ${state.size} members but the plan has ${plan.members.length}: make a new one with kvctl discovery new --size ${plan.members.length}`);
+    }
+    if (state.registered.length > 0) {
+      throw new PlanError(`discovery URL ${mode.url} already has registrations (${state.registered.join(', ')}): a token bootstraps one cluster once; make a new one with kvctl discovery new`);
+    }
+    progress(`discovery URL ${mode.url}: size ${state.size}, no registrations yet`);
+  } else if (mode.kind === 'dns-srv') {
+    const found = await lookupSrvCluster(mode.domain, { serviceName: mode.serviceName, resolver: resolverFor(mode.dnsServer) });
+    const check = checkSrvPlan(
+      found.records.filter((r) => r.scheme === (plan.tls ? 'https' : 'http')),
+      plan.members.map((m) => ({ name: m.name, peerUrl: peerUrl(plan, m) })),
+    );
+    const problems = check.members.filter((m) => m.problem !== undefined).map((m) => `${m.name} (${m.peerUrl}): ${m.problem as string}`);
+    for (const r of check.unmatchedRecords) problems.push(`record ${r.name} -> ${r.target}:${r.port} matches no planned member`);
+    if (!check.ok || problems.length > 0) {
+      const service = `_etcd-server${plan.tls ? '-ssl' : ''}${mode.serviceName !== '' ? `-${mode.serviceName}` : ''}._tcp.${mode.domain}`;
+      throw new PlanError(`the SRV records of ${mode.domain} do not fit the plan (${service}):\n  ${problems.join('\n  ') || found.errors.join('\n  ')}`);
+    }
+    for (const m of check.members) if (m.record !== undefined) names.set(m.name, [m.record.target.replace(/\.$/, '')]);
+    progress(`SRV records of ${mode.domain}: ${check.members.length} members, each found by its peer URL`);
+  }
+  return names;
+}
+
+function hostsOf(m: MemberPlan, extra: ReadonlyMap<string, string[]> = new Map()): string[] {
+  return [m.host, ...(extra.get(m.name) ?? [])];
 }
 
 /** Polls the agents until every member reports healthy; says each change of state. */
@@ -136,12 +172,13 @@ export async function bootstrapCluster(opts: BootstrapOptions): Promise<Bootstra
   const done: string[] = [];
   const conns = new Map<string, AgentConnection>();
   try {
+    const srvNames = await preflightMode(plan, progress);
     const pki: ClusterPkiFiles = await ensureClusterPki(contextPkiDir(plan.clusterName), plan.clusterName);
     // The initial cluster token is derived from the CA, so a rerun renders the same spec for each member.
     const tokenPlan = { ...plan, clusterToken: await clusterTokenFor(plan.clusterName, pki) };
     const specs = new Map<string, NodeSpec>();
     for (const m of plan.members) {
-      const tls = plan.tls ? await memberTls(pki.dir, m.name, hostsOf(m)) : undefined;
+      const tls = plan.tls ? await memberTls(pki.dir, m.name, hostsOf(m, srvNames)) : undefined;
       specs.set(m.name, memberSpec(tokenPlan, m, tls, 'new', initialCluster(plan)));
     }
     done.push(`certificates in ${pki.dir}`);
@@ -180,7 +217,7 @@ export async function bootstrapCluster(opts: BootstrapOptions): Promise<Bootstra
     const contextFile = await saveContext(context);
     return { context, contextFile, members, warnings };
   } catch (err) {
-    if (err instanceof StepError) throw err;
+    if (err instanceof StepError || err instanceof PlanError) throw err;
     const left = ['members started', 'members healthy', 'context saved'].filter((s) => !done.includes(s));
     throw new StepError(`${(err as Error).message}`, done, left, { cause: err });
   } finally {

@@ -160,8 +160,9 @@ export class AgentConnection {
     return await this.call(this.bound<{ memberName: string }, AgentStatus>('wipe'), { memberName }, 60_000);
   }
 
-  async reset(memberName: string): Promise<AgentStatus> {
-    return await this.call(this.bound<{ memberName: string }, AgentStatus>('reset'), { memberName }, 60_000);
+  /** `unenroll`: the agent also leaves the cluster and takes its bootstrap token again. */
+  async reset(memberName: string, unenroll = false): Promise<AgentStatus> {
+    return await this.call(this.bound<{ memberName: string; unenroll: boolean }, AgentStatus>('reset'), { memberName, unenroll }, 60_000);
   }
 
   /** The member's log: the last `tail` lines, then (follow) new output until the returned stop() is called. */

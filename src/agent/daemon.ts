@@ -253,12 +253,7 @@ export class AgentDaemon {
     await this.setState({ enrolled: true, clusterName: req.clusterName });
     this.opts.logger.info(`enrolled in cluster ${req.clusterName}; switching to mutual TLS`);
     // Answer first, then serve mutual TLS on the same port.
-    setTimeout(() => {
-      void (async () => {
-        await this.shutdownServer();
-        if (!this.closed) await this.listen();
-      })().catch((err: unknown) => this.opts.logger.error(`could not serve mutual TLS: ${(err as Error).message}`));
-    }, 50);
+    setTimeout(() => void this.rebind(), 50);
   }
 
   async configure(given: NodeSpec | undefined, replace: boolean): Promise<AgentStatus> {
@@ -337,9 +332,9 @@ export class AgentDaemon {
     return await this.status();
   }
 
-  async reset(memberName: string): Promise<AgentStatus> {
+  async reset(memberName: string, unenroll = false): Promise<AgentStatus> {
     this.requireEnrolled();
-    this.checkMemberName(memberName, this.state.spec);
+    if (memberName !== '' || !unenroll) this.checkMemberName(memberName, this.state.spec);
     await this.setState({ wantRunning: false });
     await this.supervisor?.stop();
     this.supervisor = undefined;
@@ -347,7 +342,24 @@ export class AgentDaemon {
     await rm(this.layout.configDir, { recursive: true, force: true });
     await this.setState({ spec: undefined });
     this.opts.logger.info(`member ${memberName} forgotten: data, configuration and certificates deleted`);
-    return await this.status();
+    const status = await this.status();
+    if (unenroll) {
+      for (const f of ['ca.crt', 'agent.crt', 'agent.key']) await rm(join(this.tlsDir, f), { force: true });
+      await this.setState({ enrolled: false, clusterName: '' });
+      this.opts.logger.info('left the cluster: the bootstrap token is accepted again');
+      // Answer first, then serve the bootstrap TLS again.
+      setTimeout(() => void this.rebind(), 50);
+    }
+    return status;
+  }
+
+  private async rebind(): Promise<void> {
+    try {
+      await this.shutdownServer();
+      if (!this.closed) await this.listen();
+    } catch (err) {
+      this.opts.logger.error(`could not serve again: ${(err as Error).message}`);
+    }
   }
 
   async status(): Promise<AgentStatus> {
@@ -410,7 +422,7 @@ export class AgentDaemon {
         return await this.status();
       }),
       wipe: unary(async (req) => await this.wipe(req.memberName)),
-      reset: unary(async (req) => await this.reset(req.memberName)),
+      reset: unary(async (req) => await this.reset(req.memberName, req.unenroll)),
       logs: (call: grpc.ServerWritableStream<{ tail: number; follow: boolean }, LogChunk>) => {
         void (async () => {
           try {

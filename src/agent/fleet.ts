@@ -86,7 +86,17 @@ export async function connectAgent(
       );
     }
   }
-  const { conn, hello } = await AgentConnection.firstContact(address, opts.token);
+  let first: Awaited<ReturnType<typeof AgentConnection.firstContact>>;
+  try {
+    first = await AgentConnection.firstContact(address, opts.token);
+  } catch (err) {
+    if (!(err instanceof AgentUnavailableError)) throw err;
+    throw new AgentUnavailableError(
+      `${err.message}; it accepts neither this cluster's certificate nor first contact: it is down, or enrolled in another cluster (kvctl cluster down --purge in that cluster's context releases it)`,
+      { cause: err },
+    );
+  }
+  const { conn, hello } = first;
   try {
     if (hello.enrolled) throw new AgentStateError(`agent ${hello.agentName} at ${address} is enrolled in another cluster (CA ${hello.clusterCa}): reset it or pick another host`);
     const agentCert = await agentCertificate(opts.pki.dir, opts.member, opts.hosts);

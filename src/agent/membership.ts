@@ -25,6 +25,26 @@ import { type ClusterPlan, type MemberPlan, clientUrl, memberSpec, peerUrl, plan
 
 const hex = (id: bigint) => id.toString(16);
 
+/**
+ * Runs a membership change, retrying while etcd answers "unhealthy cluster": its strict reconfiguration
+ * check wants the leader connected to every voter for the last 5 s, so a member that just (re)started makes
+ * the change fail for a few seconds. Other errors, and that one after `timeoutMs`, are thrown.
+ */
+async function whenHealthy<T>(change: () => Promise<T>, progress: (line: string) => void, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let said = false;
+  for (;;) {
+    try {
+      return await change();
+    } catch (err) {
+      if (!(err instanceof ClientError && /unhealthy cluster/.test(err.message)) || Date.now() > deadline) throw err;
+      if (!said) progress('the cluster answers "unhealthy cluster" (a member connected less than 5 s ago): retrying');
+      said = true;
+      await sleep(1000);
+    }
+  }
+}
+
 async function healthyVoters(client: EtcdClient, members: readonly Member[]): Promise<Member[]> {
   const voters = members.filter((m) => !m.isLearner && m.clientURLs.length > 0);
   const answers = await Promise.all(
@@ -131,7 +151,7 @@ export async function addMemberThroughAgent(opts: AddMemberOptions): Promise<Add
       allMembers = members;
       progress(`member ${name} (${hex(added.ID)}) is already a learner: resuming`);
     } else {
-      const resp = await new ClusterApi(client).memberAdd([newPeerUrl], { learner: true });
+      const resp = await whenHealthy(async () => await new ClusterApi(client).memberAdd([newPeerUrl], { learner: true }), progress);
       if (resp.member === undefined) throw new Error('member add returned no member');
       added = resp.member;
       allMembers = resp.members;
@@ -216,7 +236,7 @@ export async function removeMemberThroughAgent(ctx: ClusterContext, nameOrId: st
     }
     const warnings = target.isLearner ? [] : planWarnings(voters.length - 1);
     for (const w of warnings) progress(`warning: ${w}`);
-    await new ClusterApi(client).memberRemove(target.ID);
+    await whenHealthy(async () => await new ClusterApi(client).memberRemove(target.ID), progress);
     progress(`member ${target.name} (${hex(target.ID)}) removed from the cluster`);
     const conn = agents.get(target.name);
     let agentReset = false;

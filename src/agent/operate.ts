@@ -118,7 +118,9 @@ export async function clusterDown(ctx: ClusterContext, purge: boolean, progress:
     await Promise.all(
       [...agents.entries()].map(async ([member, conn]) => {
         try {
-          if (purge) await conn.reset(member);
+          // Purging deletes the context and its CA: the agents of hosts kept by the operator leave the cluster
+          // too, so that a later bootstrap can enroll them with their token (local agents go away anyway).
+          if (purge) await conn.reset(member, ctx.localDir === undefined);
           else await conn.stop();
           stopped.push(member);
           progress(`member ${member} ${purge ? 'stopped and deleted' : 'stopped'}`);

@@ -93,3 +93,43 @@ export async function createDiscoveryToken(opts: NewDiscoveryOptions): Promise<N
   }
   throw new ClientError(`no endpoint could create the discovery token: ${failures.join('; ')}`, { code: 'ENDPOINTS_UNREACHABLE', kind: 'unreachable' });
 }
+
+export interface DiscoveryTokenState {
+  /** `_config/size`; undefined when the token has none (etcd's members would fail). */
+  readonly size: number | undefined;
+  /** The registrations so far (`name=peerURL` values), in the order they were made. */
+  readonly registered: readonly string[];
+}
+
+/** What a discovery URL holds now: its size and who registered (a preflight before members start). */
+export async function inspectDiscoveryToken(url: string, timeoutMs = 5000): Promise<DiscoveryTokenState> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ClientError(`discovery URL ${JSON.stringify(url)} is not a URL`, { code: 'BAD_REQUEST', kind: 'bad-request' });
+  }
+  const client = new V2KeysClient(new URL(u.origin), { requestTimeoutMs: timeoutMs });
+  try {
+    // v2 hides keys starting with "_" from directory listings: the size is read by its own name.
+    const sizeValue = await client.get(`${u.pathname}/_config/size`).then(
+      (r) => r.node.value,
+      (err: unknown) => {
+        if (err instanceof V2KeysError && err.errorCode === 100) return undefined;
+        throw err;
+      },
+    );
+    const size = sizeValue !== undefined && /^\d+$/.test(sizeValue) ? Number(sizeValue) : undefined;
+    const resp = await client.get(u.pathname, { recursive: true });
+    const registered = (resp.node.nodes ?? [])
+      .filter((n) => n.value !== undefined)
+      .sort((a, b) => a.createdIndex - b.createdIndex)
+      .map((n) => n.value as string);
+    return { size, registered };
+  } catch (err) {
+    if (err instanceof V2UnavailableError) throw new ClientError(`discovery service ${u.origin} is unreachable: ${err.message}`, { code: 'ENDPOINTS_UNREACHABLE', kind: 'unreachable', cause: err });
+    if (err instanceof V2KeysError && err.errorCode === 100) return { size: undefined, registered: [] };
+    if (err instanceof V2KeysError || err instanceof V2InvalidJsonError) throw new ClientError(`discovery URL ${url}: ${err.message}`, { code: 'DISCOVERY_V2_ERROR', kind: 'server', cause: err });
+    throw err;
+  }
+}

@@ -12,7 +12,7 @@ export {
 } from './client.js';
 export { AuthApi, type PermissionType, parsePermissionType } from './auth.js';
 export { ClusterApi, checkPeerUrls } from './cluster.js';
-export { DISCOVERY_REGISTRY, type NewDiscoveryOptions, type NewDiscoveryResult, createDiscoveryToken, newToken } from './discovery.js';
+export { DISCOVERY_REGISTRY, type DiscoveryTokenState, type NewDiscoveryOptions, type NewDiscoveryResult, createDiscoveryToken, inspectDiscoveryToken, newToken } from './discovery.js';
 export { type Permission, Permission_Type } from '../proto/gen/authpb/auth.js';
 export type {
   AuthRoleGetResponse,

@@ -136,6 +136,11 @@ export interface WipeRequest {
 
 export interface ResetRequest {
   memberName: string;
+  /**
+   * Also leave the cluster: forget its CA and certificate and take the bootstrap token again (the cluster's
+   * CA is being deleted, so nobody could reach this agent any more).
+   */
+  unenroll: boolean;
 }
 
 export interface LogsRequest {
@@ -1231,13 +1236,16 @@ export const WipeRequest: MessageFns<WipeRequest> = {
 };
 
 function createBaseResetRequest(): ResetRequest {
-  return { memberName: "" };
+  return { memberName: "", unenroll: false };
 }
 
 export const ResetRequest: MessageFns<ResetRequest> = {
   encode(message: ResetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.memberName !== "") {
       writer.uint32(10).string(message.memberName);
+    }
+    if (message.unenroll !== false) {
+      writer.uint32(16).bool(message.unenroll);
     }
     return writer;
   },
@@ -1263,6 +1271,14 @@ export const ResetRequest: MessageFns<ResetRequest> = {
             message.memberName = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.unenroll = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1281,6 +1297,7 @@ export const ResetRequest: MessageFns<ResetRequest> = {
   fromPartial(object: DeepPartial<ResetRequest>): ResetRequest {
     const message = createBaseResetRequest();
     message.memberName = object.memberName ?? "";
+    message.unenroll = object.unenroll ?? false;
     return message;
   },
 };
@@ -1757,7 +1774,7 @@ export const AgentService = {
     responseSerialize: (value: AgentStatus): Buffer => Buffer.from(AgentStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): AgentStatus => AgentStatus.decode(value),
   },
-  /** Stops the node and forgets the member: data, configuration and certificates. */
+  /** Stops the node and forgets the member: data, configuration and certificates (and, asked to, the enrollment). */
   reset: {
     path: "/kvctl.agent.v1.Agent/Reset" as const,
     requestStream: false as const,
@@ -1794,7 +1811,7 @@ export interface AgentServer extends UntypedServiceImplementation {
   status: handleUnaryCall<StatusRequest, AgentStatus>;
   /** Stops the node and deletes its data dir (a member being removed or re-added); the configuration stays. */
   wipe: handleUnaryCall<WipeRequest, AgentStatus>;
-  /** Stops the node and forgets the member: data, configuration and certificates. */
+  /** Stops the node and forgets the member: data, configuration and certificates (and, asked to, the enrollment). */
   reset: handleUnaryCall<ResetRequest, AgentStatus>;
   /** The node's log: the last lines, then (follow) new lines as they are written. */
   logs: handleServerStreamingCall<LogsRequest, LogChunk>;
@@ -1918,7 +1935,7 @@ export interface AgentClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AgentStatus) => void,
   ): ClientUnaryCall;
-  /** Stops the node and forgets the member: data, configuration and certificates. */
+  /** Stops the node and forgets the member: data, configuration and certificates (and, asked to, the enrollment). */
   reset(request: ResetRequest, callback: (error: ServiceError | null, response: AgentStatus) => void): ClientUnaryCall;
   reset(
     request: ResetRequest,
