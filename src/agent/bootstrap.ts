@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkSrvPlan, inspectDiscoveryToken, lookupSrvCluster, resolverFor } from '../client/index.js';
 import type { AgentStatus, NodeSpec } from '../proto/gen/kvctl/agent/v1/agent.js';
 import type { AgentConnection } from './client.js';
-import { type ClusterContext, contextPkiDir, kvctlHome, saveContext } from './context.js';
+import { type ClusterContext, contextPkiDir, kvctlHome, loadContext, saveContext } from './context.js';
 import { PlanError, StepError } from './errors.js';
 import { type ClusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
 import { startLocalAgents } from './local.js';
@@ -167,6 +167,16 @@ async function logTail(conn: AgentConnection | undefined): Promise<string> {
 export async function bootstrapCluster(opts: BootstrapOptions): Promise<BootstrapResult> {
   const { plan, progress } = opts;
   checkPlan(plan);
+  const existing = await loadContext(plan.clusterName).catch(() => undefined);
+  if (existing !== undefined) {
+    const had = existing.agents.map((a) => a.member).sort().join(', ');
+    const wants = plan.members.map((m) => m.name).sort().join(', ');
+    if (had !== wants) {
+      throw new PlanError(
+        `cluster ${plan.clusterName} exists already with members ${had} (its membership changed since it was bootstrapped): start it with kvctl cluster up, or bootstrap another with --name`,
+      );
+    }
+  }
   const warnings = planWarnings(plan.members.length);
   for (const w of warnings) progress(`warning: ${w}`);
   const done: string[] = [];

@@ -10,5 +10,5 @@ export { type ClusterContext, type ContextAgent, contextPkiDir, currentContextNa
 export { type ClusterPkiFiles, adminTls, clusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
 export { removeLocalAgent, startLocalAgents, startNextLocalAgent, stopLocalAgents } from './local.js';
 export { type BootstrapMode, type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, defaultPorts, initialCluster, localMembers, memberSpec, parseMemberArg, peerUrl, planWarnings } from './plan.js';
-export { type DownResult, type MemberStatusRow, clientOf, clusterDown, clusterStatus, contextAgents } from './operate.js';
+export { type DownResult, type MemberStatusRow, clientOf, clusterDown, clusterStatus, clusterUp, contextAgents } from './operate.js';
 export { type AddMemberOptions, type AddMemberResult, type RemoveMemberResult, addMemberThroughAgent, removeMemberThroughAgent } from './membership.js';

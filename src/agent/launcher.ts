@@ -133,7 +133,8 @@ export class ProcessLauncher implements Launcher {
     }
     if (!Number.isSafeInteger(pid) || pid <= 1 || !alive(pid) || !isOurs(pid, this.opts.identity)) return undefined;
     const ended = (async () => {
-      while (alive(pid) && isOurs(pid, this.opts.identity)) await sleep(250);
+      // Unref'd: watching a process must not keep a CLI that merely looked at it from exiting.
+      while (alive(pid) && isOurs(pid, this.opts.identity)) await sleep(250, undefined, { ref: false });
       return 'ended (its exit status is unknown: an earlier agent started it)';
     })();
     return {

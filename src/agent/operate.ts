@@ -5,11 +5,13 @@ import { readFile, rm } from 'node:fs/promises';
 
 import { EtcdClient } from '../client/index.js';
 import type { AgentStatus } from '../proto/gen/kvctl/agent/v1/agent.js';
-import { AgentConnection } from './client.js';
+import { AgentConnection, parseAgentAddress } from './client.js';
 import { type ClusterContext, contextPkiDir, removeContext } from './context.js';
 import { adminTls, clusterPkiFiles } from './fleet.js';
 import { AgentUnavailableError } from './errors.js';
-import { stopLocalAgents, stopOrphanMember } from './local.js';
+import { startLocalAgents, stopLocalAgents, stopOrphanMember } from './local.js';
+import { waitHealthy } from './bootstrap.js';
+import { newToken } from './trust.js';
 
 /** Mutual-TLS connections to every agent of the context. */
 export async function contextAgents(ctx: ClusterContext): Promise<Map<string, AgentConnection>> {
@@ -154,4 +156,27 @@ export async function clusterDown(ctx: ClusterContext, purge: boolean, progress:
     progress(`context ${ctx.name} deleted`);
   }
   return { stopped: stopped.sort(), failed, agentsStopped, purged: purge && failed.length === 0 };
+}
+
+/**
+ * `kvctl cluster up`: starts what `cluster down` stopped, as the context knows the cluster now (members added
+ * or removed since the bootstrap included): the local agents of a `--local` cluster, then every member, and
+ * waits until all are healthy.
+ */
+export async function clusterUp(ctx: ClusterContext, progress: (line: string) => void, timeoutMs: number): Promise<AgentStatus[]> {
+  if (ctx.localDir !== undefined) {
+    const plans = ctx.agents.map((a) => {
+      const { host, port } = parseAgentAddress(a.address);
+      return { name: a.member, host, clientPort: 0, peerPort: 0, agentPort: port };
+    });
+    await startLocalAgents(plans, ctx.localDir, newToken(), progress);
+  }
+  const agents = await contextAgents(ctx);
+  try {
+    await Promise.all([...agents.values()].map(async (c) => await c.start()));
+    progress(`${agents.size} members started; waiting until all are healthy`);
+    return await waitHealthy(agents, timeoutMs, progress);
+  } finally {
+    for (const c of agents.values()) c.close();
+  }
 }

@@ -206,7 +206,10 @@ export abstract class ClientCommand<T> extends BaseCommand<T> {
   protected clientOptions(flags: ClientFlags): ClientOptions {
     const source = this.endpointSource;
     // No endpoints given and none discovered: the saved context's endpoints and client certificate, if any.
-    const context = flags.endpoints === undefined && source === undefined ? loadContextSync(flags.context) : undefined;
+    // Explicit https:// endpoints (and no TLS flags) use the context's client certificate too: they are most
+    // likely its members. Bare host:port ones do not: TLS settings would make them TLS (see the module comment).
+    const allHttps = flags.endpoints !== undefined && flags.endpoints.split(',').every((e) => e.trim().startsWith('https://'));
+    const context = source === undefined && (flags.endpoints === undefined || allHttps) ? loadContextSync(flags.context) : undefined;
     const given = context !== undefined && flags.cacert === undefined && flags.cert === undefined && flags.key === undefined && context.tls !== undefined
       ? { ...flags, cacert: context.tls.ca, cert: context.tls.cert, key: context.tls.key }
       : flags;

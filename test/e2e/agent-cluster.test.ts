@@ -118,7 +118,7 @@ describe('agents: static bootstrap, supervision, membership (kvctl runtime)', { 
     assert.doesNotMatch(env, /^ETCD_DISCOVERY=/m);
     assert.match(readFileSync(join(h.agents[0]?.dir as string, 'member', 'etcd-member.service'), 'utf8'), /^EnvironmentFile=.*etcd\.env$/m);
     // A rerun finds everything in place.
-    ok(await h.run(['cluster', 'bootstrap', '--static', ...members.map((m) => m), '--token', TOKEN]), 'bootstrap rerun').stderr;
+    ok(await h.run(['cluster', 'bootstrap', '--static', ...members, '--token', TOKEN]), 'bootstrap rerun');
   });
 
   test('a member killed with -9 is restarted by its agent', async () => {
@@ -264,5 +264,42 @@ describe('agents: bootstrap from a discovery URL and from DNS SRV records', { ti
     assert.deepEqual(list.members.map((m) => m.name).sort(), ['m1', 'm2', 'm3']);
     assert.ok(list.members.every((m) => (m.peerURLs[0] ?? '').includes(domain)), JSON.stringify(list.members));
     ok(await h.run(['cluster', 'down', '--purge']), 'down');
+  });
+});
+
+describe('--local: agents started and stopped by the CLI', { timeout: 200_000 }, () => {
+  const home = mkdtempSync(join(tmpdir(), 'kvctl-home-'));
+  reapDir(home);
+  const run = (args: readonly string[]) => runKvctl(args, { timeoutMs: 150_000, env: { KVCTL_HOME: home, KVCTL_AGENT_TOKEN: '' } });
+  after(async () => {
+    // Whatever a failed test left: stop it through the CLI, then make sure no member or agent survives.
+    await run(['cluster', 'down', '--purge']);
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('bootstrap --local 2, member add --local, remove, down, up again with the data, down --purge', async () => {
+    const ports = ['--client-port', String(await freePort()), '--peer-port', String(await freePort()), '--agent-port', String(await freePort())];
+    const dry = ok(await run(['cluster', 'bootstrap', '--static', '--local', '2', ...ports, '--dry-run']), 'dry run');
+    assert.match(dry.stdout, /warning: an even-sized cluster \(2\)/);
+    assert.match(dry.stdout, /^ETCD_INITIAL_CLUSTER=m1=https:\/\/127\.0\.0\.1:\d+,m2=https:\/\/127\.0\.0\.2:\d+$/m);
+    assert.equal(existsSync(join(home, 'local')), false, 'a dry run starts nothing');
+    ok(await run(['cluster', 'bootstrap', '--static', '--local', '2', ...ports]), 'bootstrap --local');
+    ok(await run(['put', 'k', 'v']), 'put');
+    const add = ok(await run(['member', 'add', 'm3', '--local']), 'member add --local');
+    assert.match(add.stderr, /agent m3 started .* on 127\.0\.0\.3:/);
+    assert.match(add.stdout, /Member m3 \([0-9a-f]+\) added through agent 127\.0\.0\.3:\d+ and promoted/);
+    const rows = JSON.parse(ok(await run(['cluster', 'status', '--json']), 'status').stdout) as StatusRow[];
+    assert.deepEqual(rows.map((r) => `${r.member}:${r.health}`), ['m1:true', 'm2:true', 'm3:true']);
+    ok(await run(['member', 'remove', 'm2']), 'member remove');
+    assert.equal(existsSync(join(home, 'local', 'default', 'm2')), false);
+    ok(await run(['cluster', 'down']), 'down');
+    const again = await run(['cluster', 'bootstrap', '--static', '--local', '2', ...ports]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /exists already with members m1, m3 .*kvctl cluster up/);
+    ok(await run(['cluster', 'up']), 'cluster up');
+    assert.equal(ok(await run(['get', 'k', '--print-value-only']), 'get after restart').stdout.trim(), 'v');
+    const purge = ok(await run(['cluster', 'down', '--purge']), 'down --purge');
+    assert.match(purge.stdout, /stopped and deleted/);
+    assert.equal(existsSync(join(home, 'local', 'default')), false);
   });
 });

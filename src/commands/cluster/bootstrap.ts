@@ -161,7 +161,7 @@ context (endpoints + client certificate) so that later commands need no flags. -
       this.log(`Cluster ${name} is healthy. Context saved in ${result.contextFile} and made current:`);
       this.log('  kvctl member list -w table; kvctl endpoint status -w table; kvctl cluster status');
       if (tls !== undefined) this.log(`  etcdctl --endpoints ${result.context.endpoints.join(',')} --cacert ${tls.ca} --cert ${tls.cert} --key ${tls.key} member list`);
-      if (localDir !== undefined) this.log(`Local agents and data under ${localDir}; stop with kvctl cluster down (add --purge to delete the data).`);
+      if (localDir !== undefined) this.log(`Local agents and data under ${localDir}; stop with kvctl cluster down (--purge deletes the data), start again with kvctl cluster up.`);
     }
     return { ...result, dryRun: false };
   }

@@ -9,7 +9,7 @@ export default class ClusterDown extends BaseCommand<DownResult> {
   static override description = `Stops every member of the context's cluster (SIGTERM: a leader hands leadership over \
 first). For a cluster started with --local, the local agents are stopped too. With --purge the members' data, \
 configuration and certificates are deleted, and for --local the whole local directory and the context: there is no \
-undo. Without --purge, kvctl cluster bootstrap with the same flags starts the same cluster again, data intact.`;
+undo. Without --purge, kvctl cluster up starts the same cluster again, data intact.`;
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --purge', '<%= config.bin %> <%= command.id %> --context prod'];
 
