@@ -132,6 +132,9 @@ describe('agents: static bootstrap, supervision, membership (kvctl runtime)', { 
     );
     assert.equal(row.restarts, 1);
     assert.match(a2.log(), /ended on its own: signal SIGKILL; restarting in 1000 ms/);
+    // Its log, through the agent: both runs are in it.
+    const logs = ok(await h.run(['cluster', 'logs', 'm2', '--tail', '400']), 'cluster logs');
+    assert.ok((logs.stdout.match(/ready to serve client requests/g) ?? []).length >= 2, logs.stdout.slice(-2000));
   });
 
   test('an agent killed with -9 leaves its member serving; the restarted agent adopts it', async () => {
