@@ -27,6 +27,7 @@ import {
   type LogChunk,
   type NodeSpec,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
+import { dockerRunCommand } from './docker.js';
 import { AgentAuthError, AgentInputError, AgentStateError } from './errors.js';
 import { probeHealth } from './health.js';
 import { type Launcher, ProcessLauncher, memberIdentity } from './launcher.js';
@@ -294,7 +295,10 @@ export class AgentDaemon {
     }
     const values = envValues(spec, this.layout, this.opts.name);
     await replaceFile(this.layout.envFile, `${renderTemplate('etcd.env', values)}\n`, 0o600);
-    const execStart = spec.runtime === 'etcd' ? (onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary) : this.opts.kvctlCommand.join(' ');
+    const execStart =
+      spec.runtime === 'etcd' ? (onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary)
+      : spec.runtime === 'docker' ? dockerRunCommand(spec, this.layout, this.opts.dir)
+      : this.opts.kvctlCommand.join(' ');
     const unit = renderTemplate('etcd-member.service', {
       ...values,
       runtime: spec.runtime,
