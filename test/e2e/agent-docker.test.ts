@@ -4,7 +4,9 @@
 // real etcdctl: the cluster is healthy, `kvctl member list` works through the saved context, a container killed
 // with `docker kill` is started again by its agent, a restarted agent adopts the container that kept running, and
 // `cluster down --purge` removes the containers. Then the same with the real etcd (Debian's /usr/bin/etcd) in the
-// image. Skipped, with the reason, where no Docker engine answers. Built CLI: `npm run build` first.
+// image, and the refusals: no engine (the runtime is not offered), an image that is not on the host (never
+// pulled). Skipped, with the reason, where no Docker engine answers (but for the no-engine refusal). Built CLI:
+// `npm run build` first.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -44,8 +46,8 @@ async function buildKvctlImage(): Promise<void> {
 
 type AgentProc = { name: string; dir: string; host: string; port: number; child: ChildProcess; log: string[] };
 
-function startAgent(name: string, host: string, port: number, dir: string): AgentProc {
-  const child = spawn(process.execPath, [join(root, 'bin/run.js'), 'agent', '--name', name, '--listen', `${host}:${port}`, '--data-dir', dir, '--token', token], {
+function startAgent(name: string, host: string, port: number, dir: string, extraArgs: readonly string[] = []): AgentProc {
+  const child = spawn(process.execPath, [join(root, 'bin/run.js'), 'agent', '--name', name, '--listen', `${host}:${port}`, '--data-dir', dir, '--token', token, ...extraArgs], {
     cwd: root,
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -216,6 +218,39 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
     assert.deepEqual(rows.map((r) => [r.member, r.node, r.runtime, r.health]).sort(), [['m1', 'running', 'docker', 'true'], ['m2', 'running', 'docker', 'true'], ['m3', 'running', 'docker', 'true']]);
 
     await downAndCheck(home, [m1Again, m2, started[2] as AgentProc]);
+  });
+
+  it('refuses the docker runtime where no engine answered at start, and an image that is not on the host', async () => {
+    // An agent whose engine socket answers nothing does not offer the runtime; the spec is refused before any change.
+    const [m] = await planMembers();
+    assert.ok(m !== undefined);
+    const noEngine = startAgent('m1', m.host, m.agentPort, join(work, 'refusals', 'no-engine'), ['--docker-socket', join(work, 'no-such.sock')]);
+    agents.push(noEngine);
+    await waitFor(() => noEngine.log.join('').includes('listening on'), { timeoutMs: 30_000, intervalMs: 100, what: 'the agent listening' });
+    assert.match(noEngine.log.join(''), /docker runtime not available: no Docker engine answers at \S+no-such\.sock \(connect ENOENT/);
+    const member = `m1=${m.host}:${m.client}:${m.peer}:${m.agentPort}`;
+    const refused = await kvctl(['cluster', 'bootstrap', '--static', '--name', 'nodock', '--member', member, '--runtime', 'docker', '--image', 'any:1', '--token', token, '--timeout', '20'], {
+      env: { KVCTL_HOME: join(work, 'home-refusals') },
+      timeoutMs: 60_000,
+    });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /spec: runtime "docker" is not available on this agent \(it runs: kvctl, etcd\)/);
+    await stopAgent(noEngine);
+    if (unavailable !== undefined) return;
+
+    // With an engine: an image that is not there is never pulled; Start fails and says how to load it.
+    const withEngine = startAgent('m1', m.host, m.agentPort, join(work, 'refusals', 'engine'));
+    agents.push(withEngine);
+    await waitFor(() => withEngine.log.join('').includes('listening on'), { timeoutMs: 30_000, intervalMs: 100, what: 'the agent listening' });
+    const missing = `kvctl-test/missing:${suffix}`;
+    const failed = await kvctl(['cluster', 'bootstrap', '--static', '--name', 'noimage', '--member', member, '--runtime', 'docker', '--image', missing, '--token', token, '--timeout', '20'], {
+      env: { KVCTL_HOME: join(work, 'home-refusals') },
+      timeoutMs: 60_000,
+    });
+    assert.notEqual(failed.code, 0);
+    assert.ok(failed.stderr.includes(`image ${missing} is not on this host, and kvctl never pulls images: put it there first (docker load -i <image.tar>, or docker import <rootfs.tar> ${missing})`), failed.stderr);
+    assert.deepEqual(await containersLabelled(`kvctl.agent-dir=${withEngine.dir}`), [], 'no container was created');
+    await stopAgent(withEngine);
   });
 
   it("runs the real etcd as containers of an image holding Debian's etcd", async (t) => {
