@@ -251,6 +251,14 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
     assert.ok(failed.stderr.includes(`image ${missing} is not on this host, and kvctl never pulls images: put it there first (docker load -i <image.tar>, or docker import <rootfs.tar> ${missing})`), failed.stderr);
     assert.deepEqual(await containersLabelled(`kvctl.agent-dir=${withEngine.dir}`), [], 'no container was created');
     await stopAgent(withEngine);
+
+    // The same agent restarted where no engine answers: it serves, and runs no process in the container's place.
+    const restarted = startAgent('m1', m.host, m.agentPort, withEngine.dir, ['--docker-socket', join(work, 'no-such.sock')]);
+    agents.push(restarted);
+    await waitFor(() => restarted.log.join('').includes('could not resume member m1'), { timeoutMs: 30_000, intervalMs: 100, what: 'the agent giving up on its member' });
+    assert.match(restarted.log.join(''), /could not resume member m1: agent m1: the docker runtime is not available \(it runs: kvctl, etcd\)/);
+    assert.equal(existsSync(join(withEngine.dir, 'node.pid')), false, 'no member process was started');
+    await stopAgent(restarted);
   });
 
   it("runs the real etcd as containers of an image holding Debian's etcd", async (t) => {
