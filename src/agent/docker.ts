@@ -238,7 +238,24 @@ export class DockerLauncher implements Launcher {
     if (info.State.Running) {
       throw new AgentStateError(`docker runtime: container ${this.name} already runs, started outside this agent's supervision: stop it (docker stop ${this.name}) and start the member again`);
     }
-    await this.opts.docker.getContainer(this.name).remove({ v: true });
+    await this.opts.docker
+      .getContainer(this.name)
+      .remove({ v: true })
+      .catch((err: unknown) => {
+        // 404/409: forget() of the previous run (a restart) is removing it already.
+        if (statusCode(err) !== 404 && statusCode(err) !== 409) throw err;
+      });
+    // The name is free only once that removal is done; a bounded wait (a removal takes milliseconds).
+    for (let i = 0; i < 50; i++) {
+      try {
+        await this.opts.docker.getContainer(this.name).inspect();
+      } catch (err) {
+        if (statusCode(err) === 404) return;
+        throw err;
+      }
+      await sleep(100);
+    }
+    throw new AgentStateError(`docker runtime: the old container ${this.name} is still there 5 s after its removal was asked for`);
   }
 
   private async track(container: Docker.Container, since: string): Promise<Launched> {

@@ -2,8 +2,8 @@
 // `kvctl cluster bootstrap --static --runtime docker --image <img>`: each agent runs its member as a container
 // (host networking) of an image made here with `docker import` (never pulled). Checked with the docker CLI and the
 // real etcdctl: the cluster is healthy, `kvctl member list` works through the saved context, a container killed
-// with `docker kill` is started again by its agent, a restarted agent adopts the container that kept running, and
-// `cluster down --purge` removes the containers. Then the same with the real etcd (Debian's /usr/bin/etcd) in the
+// with `docker kill` is started again by its agent, a restarted agent adopts the container that kept running, a
+// restart through the agent's API replaces the container, and `cluster down --purge` removes the containers. Then the same with the real etcd (Debian's /usr/bin/etcd) in the
 // image, and the refusals: no engine (the runtime is not offered), an image that is not on the host (never
 // pulled). Skipped, with the reason, where no Docker engine answers (but for the no-engine refusal). Built CLI:
 // `npm run build` first.
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { AgentConnection } from '../../src/agent/index.js';
 import { containersLabelled, docker, dockerUnavailable, importImage, removeImageAndContainers, removeImageAndContainersSync } from '../support/docker.js';
 import { etcdctl } from '../support/etcdctl.js';
 import { freePort } from '../support/ports.js';
@@ -154,7 +155,7 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('runs kvctl nodes as containers: bootstrap, member list, a killed container restarted, an agent restarted adopts', async (t) => {
+  it('runs kvctl nodes as containers: bootstrap, member list, a killed container restarted, an agent restarted adopts, a restart replaces', async (t) => {
     if (unavailable !== undefined) return t.skip(unavailable);
     const home = join(work, 'home-kvctl');
     const { agents: started, members, result } = await bootstrap(join(work, 'kvctl'), kvctlImage, home, agents);
@@ -217,7 +218,27 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
     const rows = JSON.parse(status.stdout) as { member: string; node: string; runtime: string; health: string }[];
     assert.deepEqual(rows.map((r) => [r.member, r.node, r.runtime, r.health]).sort(), [['m1', 'running', 'docker', 'true'], ['m2', 'running', 'docker', 'true'], ['m3', 'running', 'docker', 'true']]);
 
-    await downAndCheck(home, [m1Again, m2, started[2] as AgentProc]);
+    // A restart through the agent's API (stop, then start: the old container is removed, a new one made).
+    const m3 = started[2] as AgentProc;
+    const m3Before = await containerOf(m3);
+    const pki = join(home, 'contexts', 'dock', 'pki');
+    const conn = AgentConnection.enrolled(`${m3.host}:${m3.port}`, {
+      ca: readFileSync(join(pki, 'ca.crt')),
+      cert: readFileSync(join(pki, 'admin.crt')),
+      key: readFileSync(join(pki, 'admin.key')),
+    });
+    try {
+      const restarted = await conn.restart();
+      assert.equal(restarted.nodeState, 'running');
+    } finally {
+      conn.close();
+    }
+    const m3After = await containerOf(m3);
+    assert.ok(m3After !== undefined && m3After.state === 'running' && m3After.id !== m3Before?.id, 'a new container runs after the restart');
+    const m3Endpoint = `http${result.context.tls !== undefined ? 's' : ''}://${members[2]?.host}:${members[2]?.client}`;
+    await waitFor(() => healthy(m3Endpoint, result), { timeoutMs: 30_000, intervalMs: 500, what: 'm3 healthy after its restart' });
+
+    await downAndCheck(home, [m1Again, m2, m3]);
   });
 
   it('refuses the docker runtime where no engine answered at start, and an image that is not on the host', async () => {
