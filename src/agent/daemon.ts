@@ -27,6 +27,7 @@ import {
   type LogChunk,
   type NodeSpec,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
+import { dockerRunCommand } from './docker.js';
 import { AgentAuthError, AgentInputError, AgentStateError } from './errors.js';
 import { probeHealth } from './health.js';
 import { type Launcher, ProcessLauncher, memberIdentity } from './launcher.js';
@@ -161,6 +162,8 @@ export class AgentDaemon {
   private launcherFor(spec: NodeSpec): Launcher {
     const extra = this.opts.extraLaunchers?.get(spec.runtime);
     if (extra !== undefined) return extra(spec, this.layout);
+    // Never a process in place of a runtime this agent lacks (docker without an engine that answered at start).
+    if (spec.runtime !== 'kvctl' && spec.runtime !== 'etcd') throw new AgentStateError(`agent ${this.opts.name}: the ${spec.runtime} runtime is not available (it runs: ${this.runtimes().join(', ')})`);
     const [file, ...args] = spec.runtime === 'etcd' ? [onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary] : this.opts.kvctlCommand;
     if (file === undefined) throw new AgentStateError('agent: no command to run the member with');
     return new ProcessLauncher({ file, args, identity: memberIdentity(this.opts.dir), logFile: this.layout.logFile, pidFile: this.layout.pidFile });
@@ -180,11 +183,16 @@ export class AgentDaemon {
   private async resumeMember(): Promise<void> {
     const spec = this.state.spec;
     if (spec === undefined) return;
-    const supervisor = this.supervisorFor(spec);
-    if (await supervisor.adopt()) return;
-    if (this.state.wantRunning) {
-      this.opts.logger.info(`member ${spec.memberName} should run and does not: starting it`);
-      await supervisor.start().catch((err: unknown) => this.opts.logger.error(`could not start member ${spec.memberName}: ${(err as Error).message}`));
+    try {
+      const supervisor = this.supervisorFor(spec);
+      if (await supervisor.adopt()) return;
+      if (this.state.wantRunning) {
+        this.opts.logger.info(`member ${spec.memberName} should run and does not: starting it`);
+        await supervisor.start().catch((err: unknown) => this.opts.logger.error(`could not start member ${spec.memberName}: ${(err as Error).message}`));
+      }
+    } catch (err) {
+      // The agent still serves (status, logs, reconfiguration) when its member's runtime is not there.
+      this.opts.logger.error(`could not resume member ${spec.memberName}: ${(err as Error).message}`);
     }
   }
 
@@ -264,12 +272,13 @@ export class AgentDaemon {
       if (!replace) {
         throw new AgentStateError(`agent ${this.opts.name} already runs member ${current.memberName} with other settings: kvctl member update changes it, kvctl member remove frees the host`);
       }
-      if (current.runtime !== spec.runtime && this.supervisor?.status().state !== 'stopped') {
-        throw new AgentStateError(`agent ${this.opts.name}: stop member ${current.memberName} before changing its runtime`);
+      if ((current.runtime !== spec.runtime || current.image !== spec.image) && (this.supervisor?.status().state ?? 'stopped') !== 'stopped') {
+        throw new AgentStateError(`agent ${this.opts.name}: stop member ${current.memberName} before changing its runtime or image`);
       }
     }
     await this.writeMemberFiles(spec);
-    if (current === undefined || current.runtime !== spec.runtime) this.supervisor = undefined;
+    // A launcher is made for one runtime and image (a docker container's image is fixed at its creation).
+    if (current === undefined || current.runtime !== spec.runtime || current.image !== spec.image) this.supervisor = undefined;
     await this.setState({ spec });
     return await this.status();
   }
@@ -289,7 +298,10 @@ export class AgentDaemon {
     }
     const values = envValues(spec, this.layout, this.opts.name);
     await replaceFile(this.layout.envFile, `${renderTemplate('etcd.env', values)}\n`, 0o600);
-    const execStart = spec.runtime === 'etcd' ? (onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary) : this.opts.kvctlCommand.join(' ');
+    const execStart =
+      spec.runtime === 'etcd' ? (onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary)
+      : spec.runtime === 'docker' ? dockerRunCommand(spec, this.layout, this.opts.dir)
+      : this.opts.kvctlCommand.join(' ');
     const unit = renderTemplate('etcd-member.service', {
       ...values,
       runtime: spec.runtime,

@@ -20,8 +20,19 @@ export async function probeHealth(clientUrl: string, tls: HealthTls | undefined,
   } catch {
     return `bad client URL ${clientUrl}`;
   }
-  return await new Promise<string>((resolve) => {
-    const options = { method: 'GET', timeout: timeoutMs, ...(url.protocol === 'https:' && tls !== undefined ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}) };
+  return await new Promise<string>((resolveOnce) => {
+    // One deadline for the whole request: the `timeout` option is only an idle timeout, and for https Node
+    // applies it late (a member that accepts TCP but never finishes the TLS handshake held the probe for twice
+    // as long), which pushed the agent's Status past its callers' deadline.
+    const deadline = setTimeout(() => {
+      resolveOnce(`unreachable: no answer within ${timeoutMs} ms`);
+      req.destroy();
+    }, timeoutMs);
+    const resolve = (value: string) => {
+      clearTimeout(deadline);
+      resolveOnce(value);
+    };
+    const options = { method: 'GET', ...(url.protocol === 'https:' && tls !== undefined ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}) };
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -37,7 +48,6 @@ export async function probeHealth(clientUrl: string, tls: HealthTls | undefined,
       });
       res.on('error', (err) => resolve(`unreachable: ${err.message}`));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (err) => resolve(`unreachable: ${err.message}`));
     req.end();
   });

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { Flags } from '@oclif/core';
 
-import { AgentDaemon, kvctlCommand, kvctlVersion, newToken, writeTokenFile } from '../agent/index.js';
+import { AgentDaemon, type LauncherFactory, defaultDockerSocket, dockerLauncherFactory, kvctlCommand, kvctlVersion, newToken, probeDocker, writeTokenFile } from '../agent/index.js';
 import { type LogLevel, levelLogger } from '../base/logger.js';
 import { BaseCommand } from '../cli/base-command.js';
 
@@ -15,7 +15,7 @@ export default class Agent extends BaseCommand<{ stopped: boolean }> {
 kvctl cluster bootstrap or kvctl member add --host) it takes only callers that hold its bootstrap token: --token, \
 KVCTL_AGENT_TOKEN, --token-file, or else a token generated into <data-dir>/bootstrap-token. Once enrolled it serves \
 mutual TLS with the cluster's CA. The member it runs keeps serving when the agent stops or restarts; the next agent \
-adopts it.`;
+adopts it. The docker runtime is offered when a Docker engine answers on --docker-socket when the agent starts.`;
 
   static override examples = [
     'KVCTL_AGENT_TOKEN=... <%= config.bin %> <%= command.id %> --name infra0 --listen 10.0.0.1:2390',
@@ -29,6 +29,7 @@ adopts it.`;
     token: Flags.string({ description: 'bootstrap token for first contact', env: 'KVCTL_AGENT_TOKEN' }),
     'token-file': Flags.string({ description: 'file holding the bootstrap token', env: 'KVCTL_AGENT_TOKEN_FILE' }),
     'etcd-binary': Flags.string({ description: 'the etcd binary for the etcd runtime', default: 'etcd', env: 'KVCTL_ETCD_BINARY' }),
+    'docker-socket': Flags.string({ description: "the Docker engine's socket for the docker runtime (offered only when the engine answers at start)", default: defaultDockerSocket, env: 'KVCTL_DOCKER_SOCKET' }),
     'log-level': Flags.option({ description: 'log level', options: ['debug', 'info', 'warn', 'error'] as const, default: 'info' as const })(),
   };
 
@@ -52,10 +53,21 @@ adopts it.`;
       logger.info(`bootstrap token in ${file}`);
     }
     if (token.length < 16) this.error('the bootstrap token is too short: use at least 16 characters (kvctl agent generates one when none is given)', { exit: 2 });
+    // Absolute: the member's files are named by path in its env file, the pid identity and container mounts.
+    const dir = resolve(flags['data-dir']);
+    const extraLaunchers = new Map<string, LauncherFactory>();
+    const docker = await probeDocker(flags['docker-socket']);
+    if ('docker' in docker) {
+      extraLaunchers.set('docker', dockerLauncherFactory(docker.docker, dir, logger));
+      logger.info(`docker runtime available: Docker engine ${docker.version} at ${flags['docker-socket']}`);
+    } else {
+      logger.info(`docker runtime not available: no Docker engine answers at ${flags['docker-socket']} (${docker.error})`);
+    }
     const daemon = await AgentDaemon.start({
       name,
       listen: flags.listen,
-      dir: flags['data-dir'],
+      dir,
+      extraLaunchers,
       token,
       version: kvctlVersion,
       kvctlCommand: kvctlCommand('node'),
