@@ -22,7 +22,7 @@ import { type ClusterContext, contextPkiDir, kvctlHome, loadContext, saveContext
 import { PlanError, StepError } from './errors.js';
 import { type ClusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
 import { startLocalAgents } from './local.js';
-import { type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, initialCluster, memberSpec, peerUrl, planWarnings } from './plan.js';
+import { type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, initialCluster, memberCertificateHosts, memberSpec, peerUrl, planWarnings } from './plan.js';
 import { renderTemplate } from './render.js';
 import { envValues, memberLayout } from './spec.js';
 
@@ -116,7 +116,7 @@ export async function preflightMode(plan: ClusterPlan, progress: (line: string) 
 }
 
 function hostsOf(m: MemberPlan, extra: ReadonlyMap<string, string[]> = new Map()): string[] {
-  return [m.host, ...(extra.get(m.name) ?? [])];
+  return [...memberCertificateHosts(m.host), ...(extra.get(m.name) ?? [])];
 }
 
 /** Polls the agents until every member reports healthy; says each change of state. */

@@ -395,7 +395,7 @@ export class AgentDaemon {
       pid: sup?.pid ?? 0,
       restarts: sup?.restarts ?? 0,
       lastExit: sup?.lastExit ?? '',
-      startedAtMs: BigInt(sup?.startedAtMs ?? 0),
+      startedAtMs: sup?.startedAtMs ?? 0,
       health,
       clientUrls: spec?.advertiseClientUrls ?? [],
       peerUrls: spec?.initialAdvertisePeerUrls ?? [],

@@ -21,7 +21,7 @@ import { AgentUnavailableError, PlanError, StepError } from './errors.js';
 import { clusterPkiFiles, connectAgent, memberTls } from './fleet.js';
 import { removeLocalAgent } from './local.js';
 import { clientOf, contextAgents } from './operate.js';
-import { type ClusterPlan, type MemberPlan, clientUrl, memberSpec, peerUrl, planWarnings } from './plan.js';
+import { type ClusterPlan, type MemberPlan, clientUrl, memberCertificateHosts, memberSpec, peerUrl, planWarnings } from './plan.js';
 
 const hex = (id: bigint) => id.toString(16);
 
@@ -139,7 +139,7 @@ export async function addMemberThroughAgent(opts: AddMemberOptions): Promise<Add
     const warnings = planWarnings(voters + 1);
     for (const w of warnings) progress(`warning: ${w}`);
 
-    const tls = plan.tls ? await memberTls(pki.dir, name, [host]) : undefined;
+    const tls = plan.tls ? await memberTls(pki.dir, name, memberCertificateHosts(host)) : undefined;
     if (tls !== undefined) done.push(`certificates for ${name} in ${pki.dir}`);
     conn = await connectAgent(address, { pki, clusterName: ctx.name, member: name, hosts: [host], token: opts.token, progress });
     done.push(`agent ${address} enrolled`);

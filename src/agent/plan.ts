@@ -154,3 +154,12 @@ export function memberSpec(plan: ClusterPlan, m: MemberPlan, tls: MemberTls | un
     settings: { ...plan.settings },
   };
 }
+
+/**
+ * The names a member's certificates must cover: its host, and for another loopback address 127.0.0.1 too.
+ * etcd checks a peer's certificate against the source address of its connection, and a connection between
+ * loopback addresses leaves from 127.0.0.1 unless the dialler binds its own address (etcd does not).
+ */
+export function memberCertificateHosts(host: string): string[] {
+  return host.startsWith('127.') && host !== '127.0.0.1' ? [host, '127.0.0.1'] : [host];
+}

@@ -165,8 +165,8 @@ export interface AgentStatus {
   restarts: number;
   /** How the node last ended ("exit code 1", "signal SIGKILL"; "" if it never did). */
   lastExit: string;
-  /** Unix milliseconds of the node's current start (0 when not running). */
-  startedAtMs: bigint;
+  /** Unix milliseconds of the node's current start (0 when not running); a double holds them exactly. */
+  startedAtMs: number;
   /** The node's /health answer: "true", "false", or why it could not be asked. */
   health: string;
   clientUrls: string[];
@@ -1435,7 +1435,7 @@ function createBaseAgentStatus(): AgentStatus {
     pid: 0,
     restarts: 0,
     lastExit: "",
-    startedAtMs: 0n,
+    startedAtMs: 0,
     health: "",
     clientUrls: [],
     peerUrls: [],
@@ -1475,11 +1475,8 @@ export const AgentStatus: MessageFns<AgentStatus> = {
     if (message.lastExit !== "") {
       writer.uint32(74).string(message.lastExit);
     }
-    if (message.startedAtMs !== 0n) {
-      if (BigInt.asIntN(64, message.startedAtMs) !== message.startedAtMs) {
-        throw new globalThis.Error("value provided for field message.startedAtMs of type int64 too large");
-      }
-      writer.uint32(80).int64(message.startedAtMs);
+    if (message.startedAtMs !== 0) {
+      writer.uint32(81).double(message.startedAtMs);
     }
     if (message.health !== "") {
       writer.uint32(90).string(message.health);
@@ -1591,11 +1588,11 @@ export const AgentStatus: MessageFns<AgentStatus> = {
             continue;
           }
           case 10: {
-            if (tag !== 80) {
+            if (tag !== 81) {
               break;
             }
 
-            message.startedAtMs = reader.int64() as bigint;
+            message.startedAtMs = reader.double();
             continue;
           }
           case 11: {
@@ -1680,9 +1677,7 @@ export const AgentStatus: MessageFns<AgentStatus> = {
     message.pid = object.pid ?? 0;
     message.restarts = object.restarts ?? 0;
     message.lastExit = object.lastExit ?? "";
-    message.startedAtMs = (object.startedAtMs !== undefined && object.startedAtMs !== null)
-      ? BigInt(object.startedAtMs)
-      : 0n;
+    message.startedAtMs = object.startedAtMs ?? 0;
     message.health = object.health ?? "";
     message.clientUrls = object.clientUrls?.map((e) => e) || [];
     message.peerUrls = object.peerUrls?.map((e) => e) || [];
