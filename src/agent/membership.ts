@@ -236,7 +236,15 @@ export async function removeMemberThroughAgent(ctx: ClusterContext, nameOrId: st
     }
     const warnings = target.isLearner ? [] : planWarnings(voters.length - 1);
     for (const w of warnings) progress(`warning: ${w}`);
-    await whenHealthy(async () => await new ClusterApi(client).memberRemove(target.ID), progress);
+    // Asked of the other members: a removed member stops at once, and a request it was serving would end
+    // with "server stopped" although the removal took effect.
+    const others = ctx.endpoints.filter((e) => !target.clientURLs.includes(e));
+    const via = others.length > 0 ? await clientOf({ ...ctx, endpoints: others }) : client;
+    try {
+      await whenHealthy(async () => await new ClusterApi(via).memberRemove(target.ID), progress);
+    } finally {
+      if (via !== client) via.close();
+    }
     progress(`member ${target.name} (${hex(target.ID)}) removed from the cluster`);
     const conn = agents.get(target.name);
     let agentReset = false;
