@@ -218,7 +218,7 @@ export async function bootstrapCluster(opts: BootstrapOptions): Promise<Bootstra
       name: plan.clusterName,
       endpoints: plan.members.map((m) => clientUrl(plan, m)),
       tls: plan.tls ? { ca: pki.ca, cert: pki.cert, key: pki.key } : undefined,
-      agents: plan.members.map((m) => ({ member: m.name, address: agentAddress(m) })),
+      agents: plan.members.map((m) => ({ member: m.name, address: agentAddress(m), clientUrl: clientUrl(plan, m) })),
       runtime: plan.runtime,
       image: plan.image,
       localDir: opts.localDir,

@@ -16,6 +16,8 @@ import { AgentInputError } from './errors.js';
 export interface ContextAgent {
   readonly member: string;
   readonly address: string;
+  /** The member's client URL: how to ask it for its status when its agent does not answer. */
+  readonly clientUrl: string;
 }
 
 export interface ClusterContext {

@@ -9,9 +9,9 @@
  *
  * When the agent stops (SIGTERM, a crash, an upgrade) its member keeps serving; the next agent adopts it.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
@@ -250,7 +250,7 @@ export class AgentDaemon {
       const ca = new X509Certificate(req.caPem);
       cert = new X509Certificate(req.certPem);
       if (!cert.verify(ca.publicKey)) throw new Error('the agent certificate is not signed by the CA');
-      if (!cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(req.keyPem))) throw new Error('the key does not match the certificate');
+      if (!cert.checkPrivateKey(createPrivateKey(req.keyPem))) throw new Error('the key does not match the certificate');
     } catch (err) {
       throw new AgentInputError(`enroll: ${(err as Error).message}`);
     }
@@ -379,9 +379,10 @@ export class AgentDaemon {
     const sup = this.supervisor?.status();
     let health = '';
     if (spec !== undefined && sup?.state === 'running') {
-      const pki = memberPkiFiles(this.layout.pkiDir);
-      const tls = spec.peerTls !== undefined && spec.clientTls !== undefined
-        ? { ca: await readFile(pki.ca), cert: await readFile(pki.peerCert), key: await readFile(pki.peerKey) }
+      // The spec holds the PEMs the files were written from: no disk reads on every status call.
+      const peer = spec.peerTls;
+      const tls = peer !== undefined && spec.clientTls !== undefined
+        ? { ca: Buffer.from(peer.caPem), cert: Buffer.from(peer.certPem), key: Buffer.from(peer.keyPem) }
         : undefined;
       health = await probeHealth(spec.advertiseClientUrls[0] ?? '', tls);
     }
@@ -453,9 +454,4 @@ export class AgentDaemon {
       },
     };
   }
-}
-
-/** Writes the agent's token to a file only its owner can read (a generated token must be findable). */
-export async function writeTokenFile(path: string, token: string): Promise<void> {
-  await writeFile(path, `${token}\n`, { mode: 0o600 });
 }

@@ -1,5 +1,6 @@
 /** The agent (the daemon on every host) and the CLI's side of it: the only entry the CLI imports. */
-export { AgentDaemon, type AgentOptions, writeTokenFile } from './daemon.js';
+export { AgentDaemon, type AgentOptions } from './daemon.js';
+export { agentToken, tokenFile, writeTokenFile } from './state.js';
 export { type LauncherFactory, defaultDockerSocket, dockerLauncherFactory, probeDocker } from './docker.js';
 export { AgentConnection, type AgentStatus, type ClientTlsFiles, type HelloResponse, defaultAgentPort, parseAgentAddress } from './client.js';
 export { AgentAuthError, AgentInputError, AgentStateError, AgentUnavailableError, PlanError, StepError } from './errors.js';

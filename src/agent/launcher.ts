@@ -34,6 +34,32 @@ export interface Launcher {
 
 export const identityVariable = 'KVCTL_PROCESS_IDENTITY';
 
+/**
+ * SIGTERM, then SIGKILL if it still runs after `timeoutMs` (`onKill` says so first); resolves with how it
+ * ended. The one way kvctl stops a member or an agent.
+ */
+export async function stopGracefully(running: Launched, timeoutMs: number, onKill?: () => void): Promise<string> {
+  running.signal('SIGTERM');
+  const timer = setTimeout(() => {
+    onKill?.();
+    running.signal('SIGKILL');
+  }, timeoutMs);
+  try {
+    return await running.ended;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Stops what `launcher` finds running (and forgets it); whether there was something. */
+export async function stopAdopted(launcher: Launcher, timeoutMs: number): Promise<boolean> {
+  const running = await launcher.adopt();
+  if (running === undefined) return false;
+  await stopGracefully(running, timeoutMs);
+  await launcher.forget();
+  return true;
+}
+
 /** The identity of the member run by the agent in `agentDir`. */
 export function memberIdentity(agentDir: string): string {
   return `member of agent ${agentDir}`;

@@ -8,20 +8,21 @@ import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { ensureDir, replaceFile } from '../pki/index.js';
+import { ensureDir } from '../pki/index.js';
 import { parseAgentAddress } from './client.js';
 import type { ClusterContext } from './context.js';
 import { AgentUnavailableError, PlanError } from './errors.js';
 import { kvctlCommand } from './install.js';
-import { ProcessLauncher, memberIdentity } from './launcher.js';
+import { ProcessLauncher, memberIdentity, stopAdopted } from './launcher.js';
 import { newToken } from './trust.js';
 import type { MemberPlan } from './plan.js';
 import { agentAddress } from './plan.js';
 import { memberLayout } from './spec.js';
+import { tokenFile, writeTokenFile } from './state.js';
 
 function launcherFor(dir: string, member: MemberPlan | undefined): ProcessLauncher {
   const [file, ...args] = kvctlCommand('agent');
-  const extra = member === undefined ? [] : ['--name', member.name, '--listen', agentAddress(member), '--data-dir', dir, '--token-file', join(dir, 'bootstrap-token')];
+  const extra = member === undefined ? [] : ['--name', member.name, '--listen', agentAddress(member), '--data-dir', dir, '--token-file', tokenFile(dir)];
   return new ProcessLauncher({
     file: file ?? process.execPath,
     args: [...args, ...extra],
@@ -45,7 +46,7 @@ export async function startLocalAgents(members: readonly MemberPlan[], localDir:
   for (const m of members) {
     const dir = join(localDir, m.name);
     await ensureDir(dir);
-    await replaceFile(join(dir, 'bootstrap-token'), `${token}\n`, 0o600);
+    await writeTokenFile(tokenFile(dir), token);
     const launcher = launcherFor(dir, m);
     const running = await launcher.adopt();
     if (running !== undefined) {
@@ -93,15 +94,7 @@ export async function stopLocalAgents(localDir: string): Promise<string[]> {
   const stopped: string[] = [];
   await Promise.all(
     names.map(async (name) => {
-      const launcher = launcherFor(join(localDir, name), undefined);
-      const running = await launcher.adopt();
-      if (running === undefined) return;
-      running.signal('SIGTERM');
-      const timer = setTimeout(() => running.signal('SIGKILL'), 10_000);
-      await running.ended;
-      clearTimeout(timer);
-      await launcher.forget();
-      stopped.push(name);
+      if (await stopAdopted(launcherFor(join(localDir, name), undefined), 10_000)) stopped.push(name);
     }),
   );
   return stopped.sort();
@@ -114,15 +107,7 @@ export async function stopLocalAgents(localDir: string): Promise<string[]> {
 export async function stopOrphanMember(localDir: string, member: string): Promise<boolean> {
   const agentDir = join(localDir, member);
   const layout = memberLayout(agentDir);
-  const launcher = new ProcessLauncher({ file: '', args: [], identity: memberIdentity(agentDir), logFile: layout.logFile, pidFile: layout.pidFile });
-  const running = await launcher.adopt();
-  if (running === undefined) return false;
-  running.signal('SIGTERM');
-  const timer = setTimeout(() => running.signal('SIGKILL'), 20_000);
-  await running.ended;
-  clearTimeout(timer);
-  await launcher.forget();
-  return true;
+  return await stopAdopted(new ProcessLauncher({ file: '', args: [], identity: memberIdentity(agentDir), logFile: layout.logFile, pidFile: layout.pidFile }), 20_000);
 }
 
 /**
@@ -147,13 +132,6 @@ export async function startNextLocalAgent(ctx: ClusterContext, member: string, p
 /** After a member left a `--local` cluster: stops its local agent and deletes its directory. */
 export async function removeLocalAgent(localDir: string, member: string): Promise<void> {
   const dir = join(localDir, member);
-  const launcher = launcherFor(dir, undefined);
-  const running = await launcher.adopt();
-  if (running !== undefined) {
-    running.signal('SIGTERM');
-    const timer = setTimeout(() => running.signal('SIGKILL'), 10_000);
-    await running.ended;
-    clearTimeout(timer);
-  }
+  await stopAdopted(launcherFor(dir, undefined), 10_000);
   await rm(dir, { recursive: true, force: true });
 }

@@ -190,7 +190,7 @@ export async function addMemberThroughAgent(opts: AddMemberOptions): Promise<Add
     const context: ClusterContext = {
       ...ctx,
       endpoints: [...ctx.endpoints.filter((e) => e !== clientUrl(plan, planned)), clientUrl(plan, planned)],
-      agents: [...ctx.agents.filter((a) => a.member !== name), { member: name, address }],
+      agents: [...ctx.agents.filter((a) => a.member !== name), { member: name, address, clientUrl: clientUrl(plan, planned) }],
     };
     await saveContext(context, false);
     return { member: { ...added, name, isLearner: false }, agent: await conn.status(), warnings, context };

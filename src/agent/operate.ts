@@ -58,7 +58,7 @@ export async function clusterStatus(ctx: ClusterContext): Promise<MemberStatusRo
         } catch (err) {
           agentState = (err as Error).message;
         }
-        const endpoint = s?.clientUrls[0] ?? ctx.endpoints[ctx.agents.indexOf(a)] ?? '';
+        const endpoint = s?.clientUrls[0] ?? a.clientUrl;
         const row = {
           member: a.member,
           agent: a.address,

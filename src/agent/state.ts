@@ -7,6 +7,7 @@ import { join } from 'node:path';
 
 import { ensureDir, replaceFile } from '../pki/index.js';
 import type { NodeSpec } from './spec.js';
+import { newToken } from './trust.js';
 
 export interface AgentState {
   readonly clusterName: string;
@@ -41,4 +42,30 @@ export async function loadState(agentDir: string): Promise<AgentState> {
 export async function saveState(agentDir: string, state: AgentState): Promise<void> {
   await ensureDir(agentDir);
   await replaceFile(stateFile(agentDir), `${JSON.stringify(state, null, 2)}\n`, 0o600);
+}
+
+/** Where an agent keeps a bootstrap token it generated (or `--local` wrote for it). */
+export function tokenFile(agentDir: string): string {
+  return join(agentDir, 'bootstrap-token');
+}
+
+/** Writes a bootstrap token, whole and readable by its owner only. */
+export async function writeTokenFile(path: string, token: string): Promise<void> {
+  await replaceFile(path, `${token}\n`, 0o600);
+}
+
+/**
+ * The agent's bootstrap token: given, read from `file`, or else the one in the agent dir's token file,
+ * generated there on first start. `source` says which, for the log.
+ */
+export async function agentToken(opts: { token?: string | undefined; file?: string | undefined; agentDir: string }): Promise<{ token: string; source: string }> {
+  if (opts.token !== undefined) return { token: opts.token, source: 'given' };
+  if (opts.file !== undefined) return { token: (await readFile(opts.file, 'utf8')).trim(), source: `from ${opts.file}` };
+  const file = tokenFile(opts.agentDir);
+  const kept = await readFile(file, 'utf8').then((t) => t.trim(), () => undefined);
+  if (kept !== undefined) return { token: kept, source: `in ${file}` };
+  const token = newToken();
+  await ensureDir(opts.agentDir);
+  await writeTokenFile(file, token);
+  return { token, source: `generated into ${file}` };
 }

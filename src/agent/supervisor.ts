@@ -5,7 +5,7 @@
  * leadership over first, so this can take a few seconds) and SIGKILL after `stopTimeoutMs`.
  */
 import type { Logger } from '../base/logger.js';
-import type { Launched, Launcher } from './launcher.js';
+import { type Launched, type Launcher, stopGracefully } from './launcher.js';
 
 export type NodeState = 'stopped' | 'starting' | 'running' | 'backoff';
 
@@ -84,19 +84,10 @@ export class Supervisor {
     await this.starting?.catch(() => {});
     const running = this.current;
     if (running === undefined) return;
-    running.signal('SIGTERM');
     const timeout = this.opts.stopTimeoutMs ?? 20_000;
-    let timer: NodeJS.Timeout | undefined;
-    const killed = new Promise<string>((resolve) => {
-      timer = setTimeout(() => {
-        this.opts.logger.warn(`member (pid ${running.pid}) still runs ${timeout} ms after SIGTERM: sending SIGKILL`);
-        running.signal('SIGKILL');
-        resolve('');
-      }, timeout);
-    });
-    await Promise.race([running.ended, killed]);
-    await running.ended;
-    clearTimeout(timer);
+    await stopGracefully(running, timeout, () =>
+      this.opts.logger.warn(`member (pid ${running.pid}) still runs ${timeout} ms after SIGTERM: sending SIGKILL`),
+    );
   }
 
   async restart(): Promise<void> {

@@ -25,10 +25,9 @@ export function tokenProof(token: string, nonce: Uint8Array, certDer: Uint8Array
 }
 
 export function sameSecret(a: string | Uint8Array, b: string | Uint8Array): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  // Compare digests so the lengths match and the comparison time says nothing about the secret.
-  return timingSafeEqual(createHash('sha256').update(x).digest(), createHash('sha256').update(y).digest()) && x.length === y.length;
+  // Compared as digests: equal lengths for timingSafeEqual, and the time says nothing about the secret.
+  const digest = (v: string | Uint8Array) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(a), digest(b));
 }
 
 export const tokenMetadataKey = 'authorization';

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 import { Flags } from '@oclif/core';
 
-import { AgentDaemon, type LauncherFactory, defaultDockerSocket, dockerLauncherFactory, kvctlCommand, kvctlVersion, newToken, probeDocker, writeTokenFile } from '../agent/index.js';
+import { AgentDaemon, type LauncherFactory, agentToken, defaultDockerSocket, dockerLauncherFactory, kvctlCommand, kvctlVersion, probeDocker } from '../agent/index.js';
 import { type LogLevel, levelLogger } from '../base/logger.js';
 import { BaseCommand } from '../cli/base-command.js';
 
@@ -39,19 +38,8 @@ adopts it. The docker runtime is offered when a Docker engine answers on --docke
     const logger = levelLogger(flags['log-level'] as LogLevel, (level, message) => {
       process.stderr.write(`${new Date().toISOString()}\t${level.toUpperCase()}\tagent ${name}: ${message}\n`);
     });
-    let token = flags.token;
-    if (token === undefined && flags['token-file'] !== undefined) token = (await readFile(flags['token-file'], 'utf8')).trim();
-    if (token === undefined) {
-      const file = join(flags['data-dir'], 'bootstrap-token');
-      token = await readFile(file, 'utf8').then((t) => t.trim(), () => undefined);
-      if (token === undefined) {
-        token = newToken();
-        const { mkdir } = await import('node:fs/promises');
-        await mkdir(flags['data-dir'], { recursive: true, mode: 0o700 });
-        await writeTokenFile(file, token);
-      }
-      logger.info(`bootstrap token in ${file}`);
-    }
+    const { token, source } = await agentToken({ token: flags.token, file: flags['token-file'], agentDir: flags['data-dir'] });
+    logger.info(`bootstrap token ${source}`);
     if (token.length < 16) this.error('the bootstrap token is too short: use at least 16 characters (kvctl agent generates one when none is given)', { exit: 2 });
     // Absolute: the member's files are named by path in its env file, the pid identity and container mounts.
     const dir = resolve(flags['data-dir']);

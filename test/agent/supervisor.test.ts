@@ -57,7 +57,6 @@ test('a member that ends on its own is restarted after a backoff; stop() keeps i
 });
 
 test('stop() escalates to SIGKILL when SIGTERM is not enough', async () => {
-  const launcher = new FakeLauncher();
   const stubborn: Launcher = {
     launch: async () => {
       let end!: (how: string) => void;
@@ -72,7 +71,6 @@ test('stop() escalates to SIGKILL when SIGTERM is not enough', async () => {
   await sup.stop();
   assert.equal(sup.status().state, 'stopped');
   assert.equal(sup.status().lastExit, 'signal SIGKILL');
-  void launcher;
 });
 
 test('adopt() tracks a member an earlier agent started', async () => {

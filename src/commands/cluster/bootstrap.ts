@@ -10,13 +10,13 @@ import {
   PlanError,
   StepError,
   bootstrapCluster,
+  clientOf,
   localClusterDir,
   localMembers,
   newToken,
   parseMemberArg,
   renderPlan,
 } from '../../agent/index.js';
-import { EtcdClient } from '../../client/index.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { printMemberList } from '../../cli/member-output.js';
 
@@ -149,10 +149,7 @@ context (endpoints + client certificate) so that later commands need no flags. -
     }
     if (!this.jsonEnabled()) {
       const tls = result.context.tls;
-      const client = await EtcdClient.connect({
-        endpoints: result.context.endpoints.join(','),
-        ...(tls !== undefined ? { tls: { ca: await readFile(tls.ca), cert: await readFile(tls.cert), key: await readFile(tls.key) } } : {}),
-      });
+      const client = await clientOf(result.context);
       try {
         process.stdout.write(printMemberList('table', await client.memberList()));
       } finally {
