@@ -13,6 +13,8 @@ import {
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -177,6 +179,53 @@ export interface AgentStatus {
   /** Milliseconds until the next restart attempt (backoff state). */
   restartInMs: number;
   logFile: string;
+}
+
+export interface RestoreHeader {
+  /**
+   * The member's spec after the restore. Its initial_cluster and initial_cluster_token name the NEW cluster
+   * the snapshot is restored into (the same for every member); initial_cluster_state is "new".
+   */
+  spec:
+    | NodeSpec
+    | undefined;
+  /** The snapshot file's size and SHA-256, checked before anything is replaced. */
+  size: bigint;
+  sha256: Buffer;
+  /** A db file copied from a data dir has no integrity hash (etcdctl snapshot restore --skip-hash-check). */
+  skipHashCheck: boolean;
+}
+
+export interface RestoreChunk {
+  /** The first message only. */
+  header: RestoreHeader | undefined;
+  data: Buffer;
+}
+
+export interface ExportDataRequest {
+  /** The member the caller believes is here; refused when it differs. */
+  memberName: string;
+}
+
+export interface FileEnd {
+  size: bigint;
+  sha256: Buffer;
+}
+
+export interface DataChunk {
+  /** The first message only: whose data this is (the importing agent must be configured for that member). */
+  memberName: string;
+  /** The file's path relative to the data dir, '/'-separated; set on each of its chunks. */
+  path: string;
+  mode: number;
+  data: Buffer;
+  /** On a file's last chunk: its size and SHA-256. */
+  end:
+    | FileEnd
+    | undefined;
+  /** The last message only: how many files were sent (a stream cut short is refused). */
+  fileCount: number;
+  complete: boolean;
 }
 
 function createBaseHelloRequest(): HelloRequest {
@@ -1689,6 +1738,421 @@ export const AgentStatus: MessageFns<AgentStatus> = {
   },
 };
 
+function createBaseRestoreHeader(): RestoreHeader {
+  return { spec: undefined, size: 0n, sha256: Buffer.alloc(0), skipHashCheck: false };
+}
+
+export const RestoreHeader: MessageFns<RestoreHeader> = {
+  encode(message: RestoreHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spec !== undefined) {
+      NodeSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    if (message.size !== 0n) {
+      if (BigInt.asUintN(64, message.size) !== message.size) {
+        throw new globalThis.Error("value provided for field message.size of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.size);
+    }
+    if (message.sha256.length !== 0) {
+      writer.uint32(26).bytes(message.sha256);
+    }
+    if (message.skipHashCheck !== false) {
+      writer.uint32(32).bool(message.skipHashCheck);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.spec = NodeSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.size = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.skipHashCheck = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RestoreHeader>): RestoreHeader {
+    return RestoreHeader.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreHeader>): RestoreHeader {
+    const message = createBaseRestoreHeader();
+    message.spec = (object.spec !== undefined && object.spec !== null) ? NodeSpec.fromPartial(object.spec) : undefined;
+    message.size = (object.size !== undefined && object.size !== null) ? BigInt(object.size) : 0n;
+    message.sha256 = object.sha256 ?? Buffer.alloc(0);
+    message.skipHashCheck = object.skipHashCheck ?? false;
+    return message;
+  },
+};
+
+function createBaseRestoreChunk(): RestoreChunk {
+  return { header: undefined, data: Buffer.alloc(0) };
+}
+
+export const RestoreChunk: MessageFns<RestoreChunk> = {
+  encode(message: RestoreChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RestoreHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RestoreHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RestoreChunk>): RestoreChunk {
+    return RestoreChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreChunk>): RestoreChunk {
+    const message = createBaseRestoreChunk();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RestoreHeader.fromPartial(object.header)
+      : undefined;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseExportDataRequest(): ExportDataRequest {
+  return { memberName: "" };
+}
+
+export const ExportDataRequest: MessageFns<ExportDataRequest> = {
+  encode(message: ExportDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.memberName !== "") {
+      writer.uint32(10).string(message.memberName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.memberName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ExportDataRequest>): ExportDataRequest {
+    return ExportDataRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportDataRequest>): ExportDataRequest {
+    const message = createBaseExportDataRequest();
+    message.memberName = object.memberName ?? "";
+    return message;
+  },
+};
+
+function createBaseFileEnd(): FileEnd {
+  return { size: 0n, sha256: Buffer.alloc(0) };
+}
+
+export const FileEnd: MessageFns<FileEnd> = {
+  encode(message: FileEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.size !== 0n) {
+      if (BigInt.asUintN(64, message.size) !== message.size) {
+        throw new globalThis.Error("value provided for field message.size of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.size);
+    }
+    if (message.sha256.length !== 0) {
+      writer.uint32(18).bytes(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.size = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<FileEnd>): FileEnd {
+    return FileEnd.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileEnd>): FileEnd {
+    const message = createBaseFileEnd();
+    message.size = (object.size !== undefined && object.size !== null) ? BigInt(object.size) : 0n;
+    message.sha256 = object.sha256 ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseDataChunk(): DataChunk {
+  return { memberName: "", path: "", mode: 0, data: Buffer.alloc(0), end: undefined, fileCount: 0, complete: false };
+}
+
+export const DataChunk: MessageFns<DataChunk> = {
+  encode(message: DataChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.memberName !== "") {
+      writer.uint32(10).string(message.memberName);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(24).uint32(message.mode);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(34).bytes(message.data);
+    }
+    if (message.end !== undefined) {
+      FileEnd.encode(message.end, writer.uint32(42).fork()).join();
+    }
+    if (message.fileCount !== 0) {
+      writer.uint32(48).uint32(message.fileCount);
+    }
+    if (message.complete !== false) {
+      writer.uint32(56).bool(message.complete);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.memberName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.end = FileEnd.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.fileCount = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.complete = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DataChunk>): DataChunk {
+    return DataChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DataChunk>): DataChunk {
+    const message = createBaseDataChunk();
+    message.memberName = object.memberName ?? "";
+    message.path = object.path ?? "";
+    message.mode = object.mode ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.end = (object.end !== undefined && object.end !== null) ? FileEnd.fromPartial(object.end) : undefined;
+    message.fileCount = object.fileCount ?? 0;
+    message.complete = object.complete ?? false;
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** Who the agent is and whether it is enrolled; with a nonce, the token proof. */
@@ -1789,6 +2253,44 @@ export const AgentService = {
     responseSerialize: (value: LogChunk): Buffer => Buffer.from(LogChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): LogChunk => LogChunk.decode(value),
   },
+  /**
+   * Replaces the member's data with a snapshot, for a cluster-wide restore (the member must be stopped). The
+   * first message carries the header, the others the snapshot file's bytes; nothing is replaced until the
+   * whole file arrived with its size and SHA-256 and the restore succeeded. The data dir it replaces is kept
+   * beside it as <data dir>.before-restore (an earlier one of those is deleted). The member is not started.
+   */
+  restore: {
+    path: "/kvctl.agent.v1.Agent/Restore" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestoreChunk): Buffer => Buffer.from(RestoreChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreChunk => RestoreChunk.decode(value),
+    responseSerialize: (value: AgentStatus): Buffer => Buffer.from(AgentStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AgentStatus => AgentStatus.decode(value),
+  },
+  /** The member's data dir, file by file, to move the member to another host (the member must be stopped). */
+  exportData: {
+    path: "/kvctl.agent.v1.Agent/ExportData" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportDataRequest): Buffer => Buffer.from(ExportDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportDataRequest => ExportDataRequest.decode(value),
+    responseSerialize: (value: DataChunk): Buffer => Buffer.from(DataChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DataChunk => DataChunk.decode(value),
+  },
+  /**
+   * Installs a data dir that another agent's ExportData sends, for the member configured here (stopped, no
+   * data yet). Every file's size and SHA-256 are checked and the data dir appears only once all arrived.
+   */
+  importData: {
+    path: "/kvctl.agent.v1.Agent/ImportData" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: DataChunk): Buffer => Buffer.from(DataChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DataChunk => DataChunk.decode(value),
+    responseSerialize: (value: AgentStatus): Buffer => Buffer.from(AgentStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AgentStatus => AgentStatus.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -1810,6 +2312,20 @@ export interface AgentServer extends UntypedServiceImplementation {
   reset: handleUnaryCall<ResetRequest, AgentStatus>;
   /** The node's log: the last lines, then (follow) new lines as they are written. */
   logs: handleServerStreamingCall<LogsRequest, LogChunk>;
+  /**
+   * Replaces the member's data with a snapshot, for a cluster-wide restore (the member must be stopped). The
+   * first message carries the header, the others the snapshot file's bytes; nothing is replaced until the
+   * whole file arrived with its size and SHA-256 and the restore succeeded. The data dir it replaces is kept
+   * beside it as <data dir>.before-restore (an earlier one of those is deleted). The member is not started.
+   */
+  restore: handleClientStreamingCall<RestoreChunk, AgentStatus>;
+  /** The member's data dir, file by file, to move the member to another host (the member must be stopped). */
+  exportData: handleServerStreamingCall<ExportDataRequest, DataChunk>;
+  /**
+   * Installs a data dir that another agent's ExportData sends, for the member configured here (stopped, no
+   * data yet). Every file's size and SHA-256 are checked and the data dir appears only once all arrived.
+   */
+  importData: handleClientStreamingCall<DataChunk, AgentStatus>;
 }
 
 export interface AgentClient extends Client {
@@ -1946,6 +2462,51 @@ export interface AgentClient extends Client {
   /** The node's log: the last lines, then (follow) new lines as they are written. */
   logs(request: LogsRequest, options?: Partial<CallOptions>): ClientReadableStream<LogChunk>;
   logs(request: LogsRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<LogChunk>;
+  /**
+   * Replaces the member's data with a snapshot, for a cluster-wide restore (the member must be stopped). The
+   * first message carries the header, the others the snapshot file's bytes; nothing is replaced until the
+   * whole file arrived with its size and SHA-256 and the restore succeeded. The data dir it replaces is kept
+   * beside it as <data dir>.before-restore (an earlier one of those is deleted). The member is not started.
+   */
+  restore(callback: (error: ServiceError | null, response: AgentStatus) => void): ClientWritableStream<RestoreChunk>;
+  restore(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AgentStatus) => void,
+  ): ClientWritableStream<RestoreChunk>;
+  restore(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AgentStatus) => void,
+  ): ClientWritableStream<RestoreChunk>;
+  restore(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AgentStatus) => void,
+  ): ClientWritableStream<RestoreChunk>;
+  /** The member's data dir, file by file, to move the member to another host (the member must be stopped). */
+  exportData(request: ExportDataRequest, options?: Partial<CallOptions>): ClientReadableStream<DataChunk>;
+  exportData(
+    request: ExportDataRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DataChunk>;
+  /**
+   * Installs a data dir that another agent's ExportData sends, for the member configured here (stopped, no
+   * data yet). Every file's size and SHA-256 are checked and the data dir appears only once all arrived.
+   */
+  importData(callback: (error: ServiceError | null, response: AgentStatus) => void): ClientWritableStream<DataChunk>;
+  importData(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AgentStatus) => void,
+  ): ClientWritableStream<DataChunk>;
+  importData(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AgentStatus) => void,
+  ): ClientWritableStream<DataChunk>;
+  importData(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AgentStatus) => void,
+  ): ClientWritableStream<DataChunk>;
 }
 
 export const AgentClient = makeGenericClientConstructor(AgentService, "kvctl.agent.v1.Agent") as unknown as {
