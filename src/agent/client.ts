@@ -12,6 +12,7 @@ import { quietIpServerNameWarning } from '../client/index.js';
 import {
   AgentClient,
   type AgentStatus,
+  type DataChunk,
   type HelloResponse,
   type NodeSpec,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
@@ -179,5 +180,44 @@ export class AgentConnection {
       }
     }
     return { chunks: chunks(), stop: () => stream.cancel() };
+  }
+
+  /**
+   * Copies member `memberName`'s data dir from this (stopped) agent's member to `target`'s, which must be
+   * configured for the same member and hold no data: ExportData piped into ImportData, with backpressure.
+   * `progress` gets the bytes sent so far. A failure on either side ends both calls.
+   */
+  async copyDataTo(target: AgentConnection, memberName: string, progress: (bytes: number) => void, timeoutMs = 30 * 60_000): Promise<AgentStatus> {
+    const deadline = Date.now() + timeoutMs;
+    const source = this.client.exportData({ memberName }, new grpc.Metadata(), { deadline });
+    let sinkError: Error | undefined;
+    const result = new Promise<AgentStatus>((resolve, reject) => {
+      const sink = target.client.importData(new grpc.Metadata(), { deadline }, (err, res) => {
+        if (err !== null) {
+          sinkError = fromServiceError(err, target.address);
+          source.cancel();
+          reject(sinkError);
+        } else if (res === undefined) reject(new Error(`agent ${target.address}: empty answer`));
+        else resolve(res);
+      });
+      void (async () => {
+        let bytes = 0;
+        try {
+          for await (const chunk of source as AsyncIterable<DataChunk>) {
+            bytes += chunk.data.length;
+            if (!sink.write(chunk)) await new Promise((r) => sink.once('drain', r));
+            if (chunk.end !== undefined) progress(bytes);
+          }
+          sink.end();
+        } catch (err) {
+          // The importer keeps nothing of a stream that ends without its last message; cancelling says so sooner.
+          sink.cancel();
+          if (sinkError === undefined) {
+            reject((err as grpc.ServiceError).code !== undefined ? fromServiceError(err as grpc.ServiceError, this.address) : err);
+          }
+        }
+      })();
+    });
+    return await result;
   }
 }

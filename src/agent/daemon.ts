@@ -22,11 +22,13 @@ import {
   type AgentServer,
   AgentService,
   type AgentStatus,
+  type DataChunk,
   type EnrollRequest,
   type HelloResponse,
   type LogChunk,
   type NodeSpec,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
+import { exportDataDir, importDataDir } from './data-transfer.js';
 import { dockerRunCommand } from './docker.js';
 import { AgentAuthError, AgentInputError, AgentStateError } from './errors.js';
 import { probeHealth } from './health.js';
@@ -81,6 +83,8 @@ export class AgentDaemon {
   private selfSignedDer: Buffer = Buffer.alloc(0);
   private boundPort = 0;
   private closed = false;
+  /** A long operation on the data dir in progress ("importing data"): the member may not start meanwhile. */
+  private busy: string | undefined;
 
   private constructor(
     private readonly opts: AgentOptions,
@@ -313,8 +317,13 @@ export class AgentDaemon {
     await replaceFile(this.layout.unitFile, `${unit}\n`, 0o644);
   }
 
+  private requireIdle(): void {
+    if (this.busy !== undefined) throw new AgentStateError(`agent ${this.opts.name} is ${this.busy}: try again when it is done`);
+  }
+
   async startMember(): Promise<AgentStatus> {
     const spec = this.requireSpec();
+    this.requireIdle();
     await this.setState({ wantRunning: true });
     await this.supervisorFor(spec).start();
     return await this.status();
@@ -329,8 +338,39 @@ export class AgentDaemon {
 
   async restartMember(): Promise<AgentStatus> {
     const spec = this.requireSpec();
+    this.requireIdle();
     await this.setState({ wantRunning: true });
     await this.supervisorFor(spec).restart();
+    return await this.status();
+  }
+
+  /** The member's spec, when it is `memberName` and stopped: its data dir can be read or replaced. */
+  private requireStopped(memberName: string, what: string): NodeSpec {
+    const spec = this.requireSpec();
+    this.checkMemberName(memberName, spec);
+    const state = this.supervisor?.status().state ?? 'stopped';
+    if (state !== 'stopped') throw new AgentStateError(`agent ${this.opts.name}: member ${spec.memberName} is ${state}: stop it before ${what}`);
+    if ((spec.settings.WAL_DIR ?? '') !== '') throw new AgentStateError(`agent ${this.opts.name}: member ${spec.memberName} keeps its WAL in ${spec.settings.WAL_DIR}, outside its data dir: ${what} is not supported for it`);
+    return spec;
+  }
+
+  /** The stopped member's data dir as a stream, for ImportData on another host. */
+  exportData(memberName: string): AsyncGenerator<DataChunk> {
+    this.requireStopped(memberName, 'its data is copied');
+    this.opts.logger.info(`sending the data dir of member ${memberName}`);
+    return exportDataDir(this.layout.dataDir, memberName);
+  }
+
+  /** Installs a data dir sent by another agent's ExportData for the (stopped) member configured here. */
+  async importData(chunks: AsyncIterable<DataChunk>): Promise<AgentStatus> {
+    const spec = this.requireStopped(this.state.spec?.memberName ?? '', 'data is imported');
+    this.busy = 'importing data';
+    try {
+      const { files, bytes } = await importDataDir(chunks, this.layout.dataDir, spec.memberName);
+      this.opts.logger.info(`data dir of member ${spec.memberName} received: ${files} files, ${bytes} bytes`);
+    } finally {
+      this.busy = undefined;
+    }
     return await this.status();
   }
 
@@ -436,6 +476,27 @@ export class AgentDaemon {
       }),
       wipe: unary(async (req) => await this.wipe(req.memberName)),
       reset: unary(async (req) => await this.reset(req.memberName, req.unenroll)),
+      exportData: (call: grpc.ServerWritableStream<{ memberName: string }, DataChunk>) => {
+        void (async () => {
+          try {
+            let cancelled = false;
+            call.on('cancelled', () => (cancelled = true));
+            for await (const chunk of this.exportData(call.request.memberName)) {
+              if (cancelled) return;
+              if (!call.write(chunk)) await new Promise((resolve) => call.once('drain', resolve));
+            }
+            call.end();
+          } catch (err) {
+            call.destroy(toServiceError(err) as unknown as Error);
+          }
+        })();
+      },
+      importData: (call: grpc.ServerReadableStream<DataChunk, AgentStatus>, callback: grpc.sendUnaryData<AgentStatus>) => {
+        this.importData(call as AsyncIterable<DataChunk>).then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
       logs: (call: grpc.ServerWritableStream<{ tail: number; follow: boolean }, LogChunk>) => {
         void (async () => {
           try {

@@ -8,7 +8,16 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { caCertFile, ensureMemberCertificates, exists, initCa, issueCertificate } from '../pki/index.js';
+import {
+  caCertFile,
+  ensureMemberCertificates,
+  exists,
+  hostsNotCovered,
+  initCa,
+  issueCertificate,
+  peerCertificateName,
+  renewCertificate,
+} from '../pki/index.js';
 import type { TlsFiles } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { AgentConnection, type ClientTlsFiles } from './client.js';
 import { AgentStateError, AgentUnavailableError } from './errors.js';
@@ -45,23 +54,34 @@ function splitHosts(hosts: readonly string[]): { ips: string[]; dns: string[] } 
   return { ips: hosts.filter((h) => isIP(h) !== 0), dns: hosts.filter((h) => isIP(h) === 0) };
 }
 
-/** A member's certificates as the agent API carries them (PEM text), issued or reused (ensureMemberCertificates). */
-export async function memberTls(dir: string, member: string, hosts: readonly string[]): Promise<MemberTls> {
-  const pair = await ensureMemberCertificates(dir, member, hosts);
-  const caPem = await readFile(join(dir, caCertFile), 'utf8');
-  const read = async (p: { certFile: string; keyFile: string }): Promise<TlsFiles> => ({
-    caPem,
-    certPem: await readFile(p.certFile, 'utf8'),
-    keyPem: await readFile(p.keyFile, 'utf8'),
-  });
-  return { client: await read(pair.server), peer: await read(pair.peer) };
+async function pemPair(dir: string, p: { certFile: string; keyFile: string }): Promise<TlsFiles> {
+  return { caPem: await readFile(join(dir, caCertFile), 'utf8'), certPem: await readFile(p.certFile, 'utf8'), keyPem: await readFile(p.keyFile, 'utf8') };
 }
 
-/** The agent's own server certificate (`agent-<member>`), issued once. */
+/**
+ * A member's certificates as the agent API carries them (PEM text): issued when missing, reused when they cover
+ * `hosts`, re-issued for `hosts` when they do not (the context's PKI is kvctl's own: a name that comes back on
+ * another host, after a removal or a move, gets certificates for where it is now), or always with `renew`.
+ */
+export async function memberTls(dir: string, member: string, hosts: readonly string[], opts: { renew?: boolean } = {}): Promise<MemberTls> {
+  const serverCert = join(dir, `${member}.crt`);
+  const peerCert = join(dir, `${peerCertificateName(member)}.crt`);
+  const stale =
+    (await exists(serverCert)) &&
+    (await exists(peerCert)) &&
+    (opts.renew === true || (await hostsNotCovered(serverCert, hosts)).length > 0 || (await hostsNotCovered(peerCert, hosts)).length > 0);
+  const pair = stale
+    ? { server: await renewCertificate(dir, member, { hosts }), peer: await renewCertificate(dir, peerCertificateName(member), { hosts }) }
+    : await ensureMemberCertificates(dir, member, hosts);
+  return { client: await pemPair(dir, pair.server), peer: await pemPair(dir, pair.peer) };
+}
+
+/** The agent's own server certificate (`agent-<member>`), issued once, re-issued when `hosts` are new to it. */
 async function agentCertificate(dir: string, member: string, hosts: readonly string[]): Promise<{ certPem: string; keyPem: string }> {
   const name = `agent-${member}`;
   const certFile = join(dir, `${name}.crt`);
   if (!(await exists(certFile))) await issueCertificate(dir, { profile: 'server', name, ...splitHosts(hosts) });
+  else if ((await hostsNotCovered(certFile, hosts)).length > 0) await renewCertificate(dir, name, { hosts });
   return { certPem: await readFile(certFile, 'utf8'), keyPem: await readFile(join(dir, `${name}.key`), 'utf8') };
 }
 

@@ -30,7 +30,7 @@ const hex = (id: bigint) => id.toString(16);
  * check wants the leader connected to every voter for the last 5 s, so a member that just (re)started makes
  * the change fail for a few seconds. Other errors, and that one after `timeoutMs`, are thrown.
  */
-async function whenHealthy<T>(change: () => Promise<T>, progress: (line: string) => void, timeoutMs = 30_000): Promise<T> {
+export async function whenHealthy<T>(change: () => Promise<T>, progress: (line: string) => void, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let said = false;
   for (;;) {
@@ -45,7 +45,7 @@ async function whenHealthy<T>(change: () => Promise<T>, progress: (line: string)
   }
 }
 
-async function healthyVoters(client: EtcdClient, members: readonly Member[]): Promise<Member[]> {
+export async function healthyVoters(client: EtcdClient, members: readonly Member[]): Promise<Member[]> {
   const voters = members.filter((m) => !m.isLearner && m.clientURLs.length > 0);
   const answers = await Promise.all(
     voters.map(async (m) => {
@@ -60,14 +60,28 @@ async function healthyVoters(client: EtcdClient, members: readonly Member[]): Pr
   return answers.filter((m): m is Member => m !== undefined);
 }
 
-function quorum(voters: number): number {
+export function quorum(voters: number): number {
   return Math.floor(voters / 2) + 1;
 }
 
-function portOf(url: string | undefined, fallback: number): number {
+export function portOf(url: string | undefined, fallback: number): number {
   if (url === undefined) return fallback;
   const p = new URL(url).port;
   return p === '' ? fallback : Number(p);
+}
+
+/** The plan of one member joining the context's cluster (added, or moved): static, with the context's settings. */
+export async function joiningPlan(ctx: ClusterContext, member: MemberPlan): Promise<ClusterPlan> {
+  return {
+    clusterName: ctx.name,
+    clusterToken: await clusterTokenFor(ctx.name, clusterPkiFiles(contextPkiDir(ctx.name))),
+    tls: ctx.tls !== undefined,
+    runtime: ctx.runtime,
+    image: ctx.image ?? '',
+    mode: { kind: 'static' },
+    members: [member],
+    settings: ctx.settings ?? {},
+  };
 }
 
 export interface AddMemberOptions {
@@ -105,16 +119,7 @@ export async function addMemberThroughAgent(opts: AddMemberOptions): Promise<Add
       agentPort,
     };
     const pki = clusterPkiFiles(contextPkiDir(ctx.name));
-    const plan: ClusterPlan = {
-      clusterName: ctx.name,
-      clusterToken: await clusterTokenFor(ctx.name, pki),
-      tls: ctx.tls !== undefined,
-      runtime: ctx.runtime,
-      image: ctx.image ?? '',
-      mode: { kind: 'static' },
-      members: [planned],
-      settings: {},
-    };
+    const plan = await joiningPlan(ctx, planned);
     const newPeerUrl = peerUrl(plan, planned);
 
     // Checks, before anything changes.

@@ -200,8 +200,8 @@ function renewableProfile(info: CertificateInfo, certFile: string): Profile {
 }
 
 /**
- * Re-issues `<name>.crt` with the same subject CN, SANs and profile, a new key and serial, signed by the dir's
- * CA; `days` defaults to the old certificate's lifetime.
+ * Re-issues `<name>.crt` with the same subject CN, SANs (unless `hosts` gives new ones) and profile, a new key
+ * and serial, signed by the dir's CA; `days` defaults to the old certificate's lifetime.
  *
  * Crash safety: the new key and certificate are first written complete to `<name>.key.renew` and
  * `<name>.crt.renew` (each synced, in that order), then renamed over the old ones (key, then certificate). Until
@@ -209,7 +209,11 @@ function renewableProfile(info: CertificateInfo, certFile: string): Profile {
  * `<name>.crt.renew`; the next kvctl cert command on the directory (issue, renew, list) finishes the renewal
  * ({@link completePendingRenewals}) before doing anything else, so the pair it sees always matches.
  */
-export async function renewCertificate(dir: string, name: string, opts: { days?: number | undefined } = {}): Promise<RenewedCertificate> {
+export async function renewCertificate(
+  dir: string,
+  name: string,
+  opts: { days?: number | undefined; hosts?: readonly string[] | undefined } = {},
+): Promise<RenewedCertificate> {
   checkName(name);
   await completePendingRenewals(dir);
   const ca = await loadCa(dir);
@@ -234,7 +238,10 @@ export async function renewCertificate(dir: string, name: string, opts: { days?:
     (opensslDate(old.validTo).getTime() - opensslDate(old.validFrom).getTime() - backdateMs) / dayMs,
   );
   const days = checkDays(opts.days ?? Math.max(1, lifetimeDays));
-  const req: Request = { name, profile, commonName: previous.commonName ?? name, ips: previous.ips, dns: previous.dns, days };
+  // `hosts` replaces the SANs (a member moved to another host); without it the certificate keeps its own.
+  const ips = opts.hosts !== undefined ? opts.hosts.filter((h) => isIP(h) !== 0) : previous.ips;
+  const dns = opts.hosts !== undefined ? opts.hosts.filter((h) => isIP(h) === 0) : previous.dns;
+  const req: Request = { name, profile, commonName: previous.commonName ?? name, ips, dns, days };
   checkWithinCa(ca, days, new Date());
   const { certPem, keyPem } = await signRequest(ca, req);
 

@@ -176,10 +176,49 @@ describe('agents: static bootstrap, supervision, membership (kvctl runtime)', { 
     assert.deepEqual(after.members.map((m) => m.name).sort(), ['m2', 'm3', 'm4']);
   });
 
+  test('member update --host moves a member with its ID and data; without --host it re-issues its certificates', async () => {
+    const [a1, a2, a3] = h.agents as [TestAgent, TestAgent, TestAgent];
+    type Listed = { members: { ID: string; name: string; clientURLs: string[]; peerURLs: string[] }[] };
+    const before = (JSON.parse(ok(await h.run(['member', 'list', '-w', 'json']), 'member list').stdout) as Listed).members.find((m) => m.name === 'm2');
+    assert.ok(before !== undefined);
+    // Refused before anything changes: the host of another member.
+    const busy = await h.run(['member', 'update', 'm2', '--host', a3.address]);
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.stderr, /agent 127\.0\.0\.3:\d+ runs member m3: one member per agent/);
+    // a1 is free since m1 was removed (still enrolled: no token needed).
+    const move = ok(await h.run(['member', 'update', 'm2', '--host', a1.address], 180_000), 'member update --host');
+    assert.match(move.stderr, /certificates of m2 re-issued for 127\.0\.0\.1/);
+    assert.match(move.stderr, /data dir of m2 copied to 127\.0\.0\.1:\d+/);
+    assert.match(move.stderr, /peer URL of m2 changed to https:\/\/127\.0\.0\.1:\d+/);
+    assert.match(move.stdout, /Member m2 \([0-9a-f]+\) moved from agent 127\.0\.0\.2:\d+ to 127\.0\.0\.1:\d+/);
+    const after = (JSON.parse(ok(await h.run(['member', 'list', '-w', 'json']), 'member list').stdout) as Listed).members.find((m) => m.name === 'm2');
+    assert.ok(after !== undefined);
+    assert.equal(after.ID, before.ID, 'the moved member keeps its ID');
+    assert.match(after.peerURLs[0] ?? '', /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(after.clientURLs[0] ?? '', /^https:\/\/127\.0\.0\.1:\d+$/);
+    // Its data came along: it answers from its own copy, and writes go on through it.
+    assert.equal(ok(await h.ctl(after.clientURLs[0] as string, ['get', 'greeting', '--print-value-only', '--consistency=s']), 'get on moved m2').stdout.trim(), 'hello');
+    ok(await h.ctl(after.clientURLs[0] as string, ['put', 'moved', 'yes']), 'put through moved m2');
+    assert.equal(existsSync(join(a2.dir, 'data')), false, 'the old copy is deleted');
+    assert.ok(existsSync(join(a1.dir, 'data', 'member', 'wal')));
+    const cert = ok(await h.run(['cert', 'inspect', join(h.home, 'contexts/default/pki/m2-peer.crt')]), 'cert inspect').stdout;
+    assert.doesNotMatch(cert, /127\.0\.0\.2/);
+    const rows = await status(h);
+    assert.deepEqual(rows.map((r) => `${r.member}:${r.health}`).sort(), ['m2:true', 'm3:true', 'm4:true']);
+
+    const pem = () => readFileSync(join(h.home, 'contexts/default/pki/m3.crt'), 'utf8');
+    const old = pem();
+    const renew = ok(await h.run(['member', 'update', 'm3'], 120_000), 'member update in place');
+    assert.match(renew.stdout, /Member m3 \([0-9a-f]+\) updated on agent 127\.0\.0\.3:\d+: .* certificates re-issued/);
+    assert.notEqual(pem(), old);
+    assert.equal(readFileSync(join(a3.dir, 'member', 'pki', 'server.crt'), 'utf8'), pem(), 'the agent installed the new certificate');
+    assert.equal(ok(await h.ctl(after.clientURLs[0] as string, ['get', 'moved', '--print-value-only']), 'get').stdout.trim(), 'yes');
+  });
+
   test('cluster down --purge stops and deletes every member', async () => {
     const down = ok(await h.run(['cluster', 'down', '--purge']), 'cluster down');
     assert.match(down.stdout, /3 members stopped and deleted/);
-    for (const a of h.agents.slice(1)) {
+    for (const a of h.agents) {
       assert.equal(existsSync(join(a.dir, 'data')), false);
       const pid = a.memberPid();
       assert.equal(pid, 0);
@@ -190,17 +229,17 @@ describe('agents: static bootstrap, supervision, membership (kvctl runtime)', { 
   });
 });
 
-describe('agents with the real etcd as the runtime', { timeout: 200_000 }, () => {
+describe('agents with the real etcd as the runtime', { timeout: 300_000 }, () => {
   let h: Harness;
   before(async () => {
-    h = await harness(3);
+    h = await harness(4);
   });
   after(async () => {
     await h?.cleanup();
   });
 
-  test('bootstrap --static --runtime etcd, a killed etcd restarted, down --purge', async () => {
-    const members = await memberArgs(h.agents);
+  test('bootstrap --static --runtime etcd, a killed etcd restarted, a member moved to a new host, down --purge', async () => {
+    const members = await memberArgs(h.agents.slice(0, 3));
     ok(await h.run(['cluster', 'bootstrap', '--static', ...members, '--token', TOKEN, '--runtime', 'etcd']), 'bootstrap');
     const rows = await status(h);
     assert.deepEqual(rows.map((r) => r.health), ['true', 'true', 'true']);
@@ -210,6 +249,21 @@ describe('agents with the real etcd as the runtime', { timeout: 200_000 }, () =>
     const pid = h.agents[0]?.memberPid() ?? 0;
     process.kill(pid, 'SIGKILL');
     await waitFor(async () => (await status(h)).find((r) => r.member === 'm1' && r.pid !== pid && r.health === 'true'), { timeoutMs: 30_000, intervalMs: 500, what: 'etcd m1 back' });
+
+    // etcd's documented migration, done by the agents: a4 is new (enrolled with its token), m3 keeps its ID.
+    ok(await h.run(['put', 'before-move', 'kept']), 'put');
+    type Listed = { members: { ID: string; name: string; clientURLs: string[] }[] };
+    const idOf = async () => (JSON.parse(ok(await h.run(['member', 'list', '-w', 'json']), 'member list').stdout) as Listed).members.find((m) => m.name === 'm3');
+    const before = await idOf();
+    const a4 = h.agents[3] as TestAgent;
+    ok(await h.run(['member', 'update', 'm3', '--host', a4.address, '--token', TOKEN], 180_000), 'member update --host (etcd)');
+    const after = await idOf();
+    assert.equal(after?.ID, before?.ID);
+    assert.match(after?.clientURLs[0] ?? '', /^https:\/\/127\.0\.0\.4:\d+$/);
+    assert.equal(ok(await h.ctl(after?.clientURLs[0] as string, ['get', 'before-move', '--print-value-only', '--consistency=s']), 'get on moved etcd m3').stdout.trim(), 'kept');
+    assert.equal(existsSync(join(h.agents[2]?.dir as string, 'data')), false);
+    const moved = await status(h);
+    assert.deepEqual(moved.map((r) => `${r.member}:${r.health}`).sort(), ['m1:true', 'm2:true', 'm3:true']);
     ok(await h.run(['cluster', 'down', '--purge']), 'down');
   });
 });
