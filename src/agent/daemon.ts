@@ -54,6 +54,7 @@ export interface AgentOptions {
   readonly etcdBinary: string;
   readonly logger: Logger;
   /** Extra launchers by runtime name (the docker runtime plugs in here). */
+  /** Read on every use: a runtime may appear later (a Docker engine that starts after the agent). */
   readonly extraLaunchers?: ReadonlyMap<string, (spec: NodeSpec, layout: MemberLayout) => Launcher>;
   readonly stopTimeoutMs?: number;
 }
@@ -99,7 +100,7 @@ export class AgentDaemon {
     await ensureDir(opts.dir);
     const daemon = new AgentDaemon(opts, await loadState(opts.dir));
     await daemon.listen();
-    await daemon.resumeMember();
+    await daemon.resume();
     return daemon;
   }
 
@@ -183,10 +184,14 @@ export class AgentDaemon {
     return this.supervisor;
   }
 
-  /** At agent start: adopt the member an earlier agent left running, or start it if it should run. */
-  private async resumeMember(): Promise<void> {
+  /**
+   * At agent start (and when a runtime appears later): adopt the member an earlier agent left running, or start
+   * it if it should run and does not.
+   */
+  async resume(): Promise<void> {
     const spec = this.state.spec;
-    if (spec === undefined) return;
+    if (spec === undefined || this.closed) return;
+    if (this.supervisor !== undefined && this.supervisor.status().state !== 'stopped') return;
     try {
       const supervisor = this.supervisorFor(spec);
       if (await supervisor.adopt()) return;

@@ -7,6 +7,9 @@ import { AgentDaemon, type LauncherFactory, agentToken, defaultDockerSocket, doc
 import { type LogLevel, levelLogger } from '../base/logger.js';
 import { BaseCommand } from '../cli/base-command.js';
 
+/** How often an agent without a Docker engine asks again. */
+const dockerRetryMs = 10_000;
+
 export default class Agent extends BaseCommand<{ stopped: boolean }> {
   static override summary = "Runs this host's kvctl agent: the daemon that owns the host's etcd member.";
 
@@ -14,7 +17,7 @@ export default class Agent extends BaseCommand<{ stopped: boolean }> {
 kvctl cluster bootstrap or kvctl member add --host) it takes only callers that hold its bootstrap token: --token, \
 KVCTL_AGENT_TOKEN, --token-file, or else a token generated into <data-dir>/bootstrap-token. Once enrolled it serves \
 mutual TLS with the cluster's CA. The member it runs keeps serving when the agent stops or restarts; the next agent \
-adopts it. The docker runtime is offered when a Docker engine answers on --docker-socket when the agent starts.`;
+adopts it. The docker runtime is offered once a Docker engine answers on --docker-socket (asked at start, then every 10 s until it answers).`;
 
   static override examples = [
     'KVCTL_AGENT_TOKEN=... <%= config.bin %> <%= command.id %> --name infra0 --listen 10.0.0.1:2390',
@@ -28,7 +31,7 @@ adopts it. The docker runtime is offered when a Docker engine answers on --docke
     token: Flags.string({ description: 'bootstrap token for first contact', env: 'KVCTL_AGENT_TOKEN' }),
     'token-file': Flags.string({ description: 'file holding the bootstrap token', env: 'KVCTL_AGENT_TOKEN_FILE' }),
     'etcd-binary': Flags.string({ description: 'the etcd binary for the etcd runtime', default: 'etcd', env: 'KVCTL_ETCD_BINARY' }),
-    'docker-socket': Flags.string({ description: "the Docker engine's socket for the docker runtime (offered only when the engine answers at start)", default: defaultDockerSocket, env: 'KVCTL_DOCKER_SOCKET' }),
+    'docker-socket': Flags.string({ description: "the Docker engine's socket for the docker runtime (offered once the engine answers; asked again every 10 s until it does)", default: defaultDockerSocket, env: 'KVCTL_DOCKER_SOCKET' }),
     'log-level': Flags.option({ description: 'log level', options: ['debug', 'info', 'warn', 'error'] as const, default: 'info' as const })(),
   };
 
@@ -43,13 +46,14 @@ adopts it. The docker runtime is offered when a Docker engine answers on --docke
     if (token.length < 16) this.error('the bootstrap token is too short: use at least 16 characters (kvctl agent generates one when none is given)', { exit: 2 });
     // Absolute: the member's files are named by path in its env file, the pid identity and container mounts.
     const dir = resolve(flags['data-dir']);
+    // The daemon reads this map on every use: the docker runtime appears when an engine starts answering later.
     const extraLaunchers = new Map<string, LauncherFactory>();
     const docker = await probeDocker(flags['docker-socket']);
     if ('docker' in docker) {
       extraLaunchers.set('docker', dockerLauncherFactory(docker.docker, dir, logger));
       logger.info(`docker runtime available: Docker engine ${docker.version} at ${flags['docker-socket']}`);
     } else {
-      logger.info(`docker runtime not available: no Docker engine answers at ${flags['docker-socket']} (${docker.error})`);
+      logger.info(`docker runtime not available (yet): no Docker engine answers at ${flags['docker-socket']} (${docker.error}); asking again every ${dockerRetryMs / 1000} s`);
     }
     const daemon = await AgentDaemon.start({
       name,
@@ -62,9 +66,23 @@ adopts it. The docker runtime is offered when a Docker engine answers on --docke
       etcdBinary: flags['etcd-binary'],
       logger,
     });
+    let retry: NodeJS.Timeout | undefined;
+    if (!extraLaunchers.has('docker')) {
+      retry = setInterval(() => {
+        void probeDocker(flags['docker-socket']).then(async (late) => {
+          if (!('docker' in late) || extraLaunchers.has('docker')) return;
+          clearInterval(retry);
+          extraLaunchers.set('docker', dockerLauncherFactory(late.docker, dir, logger));
+          logger.info(`docker runtime available now: Docker engine ${late.version} at ${flags['docker-socket']}`);
+          // A docker member that should run and could not at start runs now.
+          await daemon.resume();
+        });
+      }, dockerRetryMs);
+    }
     await new Promise<void>((resolve) => {
       const onSignal = (sig: NodeJS.Signals) => {
         logger.info(`received ${sig}: stopping the agent; the member keeps serving`);
+        clearInterval(retry);
         void daemon.close().then(resolve);
       };
       process.once('SIGINT', onSignal);

@@ -9,7 +9,7 @@
 // `npm run build` first.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -43,6 +43,12 @@ async function buildKvctlImage(): Promise<void> {
   const files: Record<string, string> = {};
   for (const p of ['dist', 'bin', 'templates', 'package.json', ...productionPackages()]) files[`opt/kvctl/${p}`] = join(root, p);
   await importImage(kvctlImage, { binaries: [process.execPath], files, cmd: [process.execPath, '/opt/kvctl/bin/run.js', 'node'] });
+}
+
+/** The engine's socket, as the docker CLI finds it (DOCKER_HOST=unix://..., else the default). */
+function engineSocket(): string {
+  const host = process.env.DOCKER_HOST ?? '';
+  return host.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
 }
 
 type AgentProc = { name: string; dir: string; host: string; port: number; child: ChildProcess; log: string[] };
@@ -248,7 +254,7 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
     const noEngine = startAgent('m1', m.host, m.agentPort, join(work, 'refusals', 'no-engine'), ['--docker-socket', join(work, 'no-such.sock')]);
     agents.push(noEngine);
     await waitFor(() => noEngine.log.join('').includes('listening on'), { timeoutMs: 30_000, intervalMs: 100, what: 'the agent listening' });
-    assert.match(noEngine.log.join(''), /docker runtime not available: no Docker engine answers at \S+no-such\.sock \(connect ENOENT/);
+    assert.match(noEngine.log.join(''), /docker runtime not available \(yet\): no Docker engine answers at \S+no-such\.sock \(connect ENOENT/);
     const member = `m1=${m.host}:${m.client}:${m.peer}:${m.agentPort}`;
     const refused = await kvctl(['cluster', 'bootstrap', '--static', '--name', 'nodock', '--member', member, '--runtime', 'docker', '--image', 'any:1', '--token', token, '--timeout', '20'], {
       env: { KVCTL_HOME: join(work, 'home-refusals') },
@@ -279,6 +285,11 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
     await waitFor(() => restarted.log.join('').includes('could not resume member m1'), { timeoutMs: 30_000, intervalMs: 100, what: 'the agent giving up on its member' });
     assert.match(restarted.log.join(''), /could not resume member m1: agent m1: the docker runtime is not available \(it runs: kvctl, etcd\)/);
     assert.equal(existsSync(join(withEngine.dir, 'node.pid')), false, 'no member process was started');
+    // The engine appears where the agent looks (its socket path now leads to the real engine): within one
+    // retry the agent offers the runtime and tries its member again (the image is still missing: it says so).
+    symlinkSync(engineSocket(), join(work, 'no-such.sock'));
+    await waitFor(() => restarted.log.join('').includes('docker runtime available now'), { timeoutMs: 30_000, intervalMs: 200, what: 'the agent to notice the engine' });
+    await waitFor(() => restarted.log.join('').includes(`image ${missing} is not on this host`), { timeoutMs: 15_000, intervalMs: 200, what: 'the agent to try its member again' });
     await stopAgent(restarted);
   });
 
