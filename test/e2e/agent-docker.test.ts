@@ -4,8 +4,9 @@
 // real etcdctl: the cluster is healthy, `kvctl member list` works through the saved context, a container killed
 // with `docker kill` is started again by its agent, a restarted agent adopts the container that kept running, a
 // restart through the agent's API replaces the container, and `cluster down --purge` removes the containers. Then the same with the real etcd (Debian's /usr/bin/etcd) in the
-// image, and the refusals: no engine (the runtime is not offered), an image that is not on the host (never
-// pulled). Skipped, with the reason, where no Docker engine answers (but for the no-engine refusal). Built CLI:
+// image; `--local 3 --runtime docker` (agents started by the CLI, containers removed by `down --purge`); and the
+// refusals: no engine (the runtime is not offered until one answers, then the member is tried again), an image
+// that is not on the host (never pulled). Skipped, with the reason, where no Docker engine answers (but for the no-engine refusal). Built CLI:
 // `npm run build` first.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -245,6 +246,29 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
     await waitFor(() => healthy(m3Endpoint, result), { timeoutMs: 30_000, intervalMs: 500, what: 'm3 healthy after its restart' });
 
     await downAndCheck(home, [m1Again, m2, m3]);
+  });
+
+  it('--local with the docker runtime: local agents run containers; down --purge removes them', async (t) => {
+    if (unavailable !== undefined) return t.skip(unavailable);
+    const home = join(work, 'home-local');
+    const env = { KVCTL_HOME: home, KVCTL_AGENT_TOKEN: '' };
+    const ports = ['--client-port', String(await freePort()), '--peer-port', String(await freePort()), '--agent-port', String(await freePort())];
+    try {
+      const r = await kvctl(['cluster', 'bootstrap', '--static', '--local', '3', ...ports, '--runtime', 'docker', '--image', kvctlImage, '--timeout', '90'], { env, timeoutMs: 150_000 });
+      assert.equal(r.code, 0, `bootstrap --local --runtime docker:\n${r.stderr}`);
+      const dirs = ['m1', 'm2', 'm3'].map((m) => join(home, 'local', 'default', m));
+      for (const dir of dirs) assert.equal((await containersLabelled(`kvctl.agent-dir=${dir}`)).length, 1, `one container for ${dir}`);
+      assert.equal((await kvctl(['put', 'k', 'in-a-container'], { env })).code, 0);
+      const got = await kvctl(['get', 'k', '--print-value-only'], { env });
+      assert.equal(got.stdout.trim(), 'in-a-container');
+      const down = await kvctl(['cluster', 'down', '--purge'], { env, timeoutMs: 90_000 });
+      assert.equal(down.code, 0, down.stderr);
+      for (const dir of dirs) {
+        await waitFor(async () => (await containersLabelled(`kvctl.agent-dir=${dir}`)).length === 0, { timeoutMs: 20_000, intervalMs: 200, what: `container for ${dir} removed` });
+      }
+    } finally {
+      await kvctl(['cluster', 'down', '--purge'], { env, timeoutMs: 90_000 });
+    }
   });
 
   it('refuses the docker runtime where no engine answered at start, and an image that is not on the host', async () => {
