@@ -12,6 +12,7 @@ import { ensureDir } from '../pki/index.js';
 import { parseAgentAddress } from './client.js';
 import type { ClusterContext } from './context.js';
 import { AgentUnavailableError, PlanError } from './errors.js';
+import { DockerLauncher, defaultDockerSocket, probeDocker } from './docker.js';
 import { kvctlCommand } from './install.js';
 import { ProcessLauncher, memberIdentity, stopAdopted } from './launcher.js';
 import { newToken } from './trust.js';
@@ -101,12 +102,18 @@ export async function stopLocalAgents(localDir: string): Promise<string[]> {
 }
 
 /**
- * For a local agent that is not running: stops the member it left running (found by its pid file and
- * identity, as the agent would adopt it). Returns whether one ran.
+ * For a local agent that is not running: stops the member it left running, found as the agent would adopt it
+ * (a process by its pid file and identity; for the docker runtime, its container by name and label). Returns
+ * whether one ran.
  */
-export async function stopOrphanMember(localDir: string, member: string): Promise<boolean> {
+export async function stopOrphanMember(localDir: string, member: string, runtime: string): Promise<boolean> {
   const agentDir = join(localDir, member);
   const layout = memberLayout(agentDir);
+  if (runtime === 'docker') {
+    const probe = await probeDocker(defaultDockerSocket);
+    if (!('docker' in probe)) throw new AgentUnavailableError(`the container of member ${member} cannot be stopped: no Docker engine answers at ${defaultDockerSocket} (${probe.error})`);
+    return await stopAdopted(new DockerLauncher({ docker: probe.docker, agentDir, memberName: member, image: '', layout }), 20_000);
+  }
   return await stopAdopted(new ProcessLauncher({ file: '', args: [], identity: memberIdentity(agentDir), logFile: layout.logFile, pidFile: layout.pidFile }), 20_000);
 }
 

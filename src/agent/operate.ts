@@ -129,7 +129,7 @@ export async function clusterDown(ctx: ClusterContext, purge: boolean, progress:
         } catch (err) {
           // A local agent that is gone may have left its member running: stop that process directly.
           if (ctx.localDir !== undefined && err instanceof AgentUnavailableError) {
-            const ran = await stopOrphanMember(ctx.localDir, member);
+            const ran = await stopOrphanMember(ctx.localDir, member, ctx.runtime);
             stopped.push(member);
             progress(`agent of ${member} is not running; ${ran ? 'its member was stopped directly' : 'its member was not running either'}`);
             return;

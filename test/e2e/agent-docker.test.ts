@@ -261,8 +261,11 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
       assert.equal((await kvctl(['put', 'k', 'in-a-container'], { env })).code, 0);
       const got = await kvctl(['get', 'k', '--print-value-only'], { env });
       assert.equal(got.stdout.trim(), 'in-a-container');
+      // An agent gone (kill -9) leaves its container running; down stops that container itself.
+      process.kill(Number(readFileSync(join(dirs[1] as string, 'agent.pid'), 'utf8').trim()), 'SIGKILL');
       const down = await kvctl(['cluster', 'down', '--purge'], { env, timeoutMs: 90_000 });
       assert.equal(down.code, 0, down.stderr);
+      assert.match(down.stderr, /agent of m2 is not running; its member was stopped directly/);
       for (const dir of dirs) {
         await waitFor(async () => (await containersLabelled(`kvctl.agent-dir=${dir}`)).length === 0, { timeoutMs: 20_000, intervalMs: 200, what: `container for ${dir} removed` });
       }
