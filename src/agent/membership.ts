@@ -216,20 +216,58 @@ export async function addMemberThroughAgent(opts: AddMemberOptions): Promise<Add
 }
 
 export interface RemoveMemberResult {
-  readonly removed: Member;
+  /** The member removed; undefined when it had left the cluster already and only its host was freed. */
+  readonly removed: Member | undefined;
   readonly agentReset: boolean;
   readonly context: ClusterContext;
   readonly warnings: readonly string[];
 }
 
-/** Removes member `nameOrId` (its name, or its ID in hex) and frees its host through its agent. */
+/**
+ * Frees the host of member `name` (out of the cluster already) through its agent: stops the member, deletes
+ * its data, configuration and certificates, and for a `--local` context stops that agent too. Returns whether
+ * the agent did it; an agent that cannot is reported, not thrown (the removal itself has happened).
+ */
+async function freeHost(ctx: ClusterContext, conn: AgentConnection | undefined, name: string, progress: (line: string) => void): Promise<boolean> {
+  if (conn === undefined) {
+    progress(`no agent of ${name} in context ${ctx.name}: stop it and delete its data dir on its host yourself`);
+    return false;
+  }
+  try {
+    await conn.reset(name);
+    progress(`agent ${conn.address}: member ${name} stopped; its data, configuration and certificates deleted`);
+    if (ctx.localDir !== undefined) {
+      conn.close();
+      await removeLocalAgent(ctx.localDir, name);
+      progress(`local agent ${name} stopped and its directory deleted`);
+    }
+    return true;
+  } catch (err) {
+    const why = err instanceof AgentUnavailableError ? 'is unreachable' : `refused: ${(err as Error).message}`;
+    progress(`agent ${conn.address} ${why}; the member is out of the cluster, but its process and data may remain on that host (once the agent answers, kvctl member remove ${name} again frees it)`);
+    return false;
+  }
+}
+
+/**
+ * Removes member `nameOrId` (its name, or its ID in hex) and frees its host through its agent. A member that
+ * left the cluster already but whose agent the context still lists (its agent was unreachable then) only has
+ * its host freed.
+ */
 export async function removeMemberThroughAgent(ctx: ClusterContext, nameOrId: string, progress: (line: string) => void): Promise<RemoveMemberResult> {
   const client = await clientOf(ctx);
   const agents = await contextAgents(ctx);
   try {
     const { members } = await client.memberList();
     const target = members.find((m) => m.name === nameOrId || hex(m.ID) === nameOrId.toLowerCase());
-    if (target === undefined) throw new PlanError(`no member ${nameOrId} in cluster ${ctx.name} (kvctl member list shows them)`);
+    if (target === undefined) {
+      if (!ctx.agents.some((a) => a.member === nameOrId)) throw new PlanError(`no member ${nameOrId} in cluster ${ctx.name} (kvctl member list shows them)`);
+      progress(`member ${nameOrId} is not in the cluster any more; freeing its host`);
+      const agentReset = await freeHost(ctx, agents.get(nameOrId), nameOrId, progress);
+      const context: ClusterContext = { ...ctx, agents: agentReset ? ctx.agents.filter((a) => a.member !== nameOrId) : ctx.agents };
+      await saveContext(context, false);
+      return { removed: undefined, agentReset, context, warnings: [] };
+    }
     const voters = members.filter((m) => !m.isLearner);
     if (!target.isLearner) {
       if (voters.length === 1) throw new PlanError(`${target.name} is the only voting member: removing it would end the cluster (kvctl cluster down --purge does that)`);
@@ -251,25 +289,7 @@ export async function removeMemberThroughAgent(ctx: ClusterContext, nameOrId: st
       if (via !== client) via.close();
     }
     progress(`member ${target.name} (${hex(target.ID)}) removed from the cluster`);
-    const conn = agents.get(target.name);
-    let agentReset = false;
-    if (conn !== undefined) {
-      try {
-        await conn.reset(target.name);
-        agentReset = true;
-        progress(`agent ${conn.address}: member ${target.name} stopped; its data, configuration and certificates deleted`);
-        if (ctx.localDir !== undefined) {
-          conn.close();
-          await removeLocalAgent(ctx.localDir, target.name);
-          progress(`local agent ${target.name} stopped and its directory deleted`);
-        }
-      } catch (err) {
-        const why = err instanceof AgentUnavailableError ? 'is unreachable' : `refused: ${(err as Error).message}`;
-        progress(`agent ${conn.address} ${why}; the member is out of the cluster, but its process and data may remain on that host (reset it there once the agent answers: kvctl member remove ${target.name} again)`);
-      }
-    } else {
-      progress(`no agent of ${target.name} in context ${ctx.name}: stop it and delete its data dir on its host yourself`);
-    }
+    const agentReset = await freeHost(ctx, agents.get(target.name), target.name, progress);
     const gone = new Set(target.clientURLs);
     const context: ClusterContext = {
       ...ctx,

@@ -233,7 +233,8 @@ export async function updateMemberThroughAgent(opts: UpdateMemberOptions): Promi
       context,
     };
   } catch (err) {
-    if (err instanceof PlanError) throw err;
+    // Nothing changed yet (e.g. the new agent is unreachable): the error as it is, without steps.
+    if (err instanceof PlanError || (done.length === 0 && rollback === undefined)) throw err;
     let restored = '';
     if (rollback !== undefined) {
       try {

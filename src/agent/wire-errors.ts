@@ -13,6 +13,17 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: `agent: ${message}` };
 }
 
+/**
+ * grpc-js's text for a failed connection, shortened to what an operator needs: "No connection established.
+ * Last error: Error: connect ECONNREFUSED 10.0.0.2:2390. Resolution note: " becomes "connect ECONNREFUSED ...".
+ */
+function connectionText(details: string): string {
+  const m = /^No connection established\. Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(details);
+  if (m === null) return details;
+  const last = (m[1] ?? '').trim();
+  return last === '' || last === 'null' ? 'no connection established' : last;
+}
+
 export function fromServiceError(err: grpc.ServiceError, agent: string): Error {
   const message = err.details !== '' ? err.details : err.message;
   switch (err.code) {
@@ -24,7 +35,7 @@ export function fromServiceError(err: grpc.ServiceError, agent: string): Error {
       return new AgentStateError(message);
     case grpc.status.UNAVAILABLE:
     case grpc.status.DEADLINE_EXCEEDED:
-      return new AgentUnavailableError(`agent ${agent} is unreachable: ${message}`);
+      return new AgentUnavailableError(`agent ${agent} is unreachable: ${connectionText(message)}`);
     default:
       return new Error(`agent ${agent}: ${message}`);
   }

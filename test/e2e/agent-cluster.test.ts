@@ -215,9 +215,23 @@ describe('agents: static bootstrap, supervision, membership (kvctl runtime)', { 
     assert.equal(ok(await h.ctl(after.clientURLs[0] as string, ['get', 'moved', '--print-value-only']), 'get').stdout.trim(), 'yes');
   });
 
+  test('a member removed while its agent is down: its host is freed by the same command once the agent is back', async () => {
+    const a4 = h.agents[3] as TestAgent;
+    await a4.kill9();
+    const removed = ok(await h.run(['member', 'remove', 'm4']), 'member remove with its agent down');
+    assert.match(removed.stderr, /agent 127\.0\.0\.4:\d+ is unreachable; the member is out of the cluster.*once the agent answers, kvctl member remove m4 again frees it/);
+    await a4.restart();
+    const freed = ok(await h.run(['member', 'remove', 'm4']), 'member remove again');
+    assert.match(freed.stdout, /Member m4 had left cluster default already; its host is freed/);
+    assert.equal(existsSync(join(a4.dir, 'data')), false);
+    const gone = await h.run(['member', 'remove', 'm4']);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /no member m4 in cluster default/);
+  });
+
   test('cluster down --purge stops and deletes every member', async () => {
     const down = ok(await h.run(['cluster', 'down', '--purge']), 'cluster down');
-    assert.match(down.stdout, /3 members stopped and deleted/);
+    assert.match(down.stdout, /2 members stopped and deleted/);
     for (const a of h.agents) {
       assert.equal(existsSync(join(a.dir, 'data')), false);
       const pid = a.memberPid();

@@ -34,6 +34,11 @@ export default class MemberRemove extends ClientCommand<MemberRemoveResult> {
       const result = await removeMemberThroughAgent(ctx, String(argv[0]), (line) => {
         if (!this.jsonEnabled()) this.logToStderr(line);
       });
+      if (result.removed === undefined) {
+        this.write(Buffer.from(`Member ${String(argv[0])} had left cluster ${ctx.name} already; ${result.agentReset ? 'its host is freed' : 'its host is not freed yet'}\n`));
+        if (!result.agentReset) this.exit(1);
+        return { header: undefined, members: [], id: 0n };
+      }
       const id = result.removed.ID;
       this.write(Buffer.from(`Member ${id.toString(16)} removed from cluster ${ctx.name}\n`));
       return { header: undefined, members: [], id };
