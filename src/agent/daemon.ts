@@ -26,6 +26,7 @@ import {
   type HelloResponse,
   type LogChunk,
   type NodeSpec,
+  type RestoreChunk,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { dockerRunCommand } from './docker.js';
 import { AgentAuthError, AgentInputError, AgentStateError } from './errors.js';
@@ -33,6 +34,7 @@ import { probeHealth } from './health.js';
 import { type Launcher, ProcessLauncher, memberIdentity } from './launcher.js';
 import { readLog, tailOffset } from './logs.js';
 import { parseEnvFile, renderTemplate } from './render.js';
+import { restoreMemberData } from './restore-data.js';
 import { type MemberLayout, checkSpec, envValues, memberLayout, memberPkiFiles, sameSpec } from './spec.js';
 import { type AgentState, loadState, saveState } from './state.js';
 import { Supervisor } from './supervisor.js';
@@ -407,6 +409,25 @@ export class AgentDaemon {
     };
   }
 
+  /** The Restore call: see restore-data.ts. The member is left stopped, configured with the header's spec. */
+  async restoreData(chunks: AsyncIterable<RestoreChunk>): Promise<AgentStatus> {
+    await restoreMemberData(chunks, {
+      agentName: this.opts.name,
+      agentDir: this.opts.dir,
+      layout: this.layout,
+      enrolled: this.state.enrolled,
+      configured: this.state.spec,
+      memberState: () => this.supervisor?.status().state ?? 'stopped',
+      runtimes: this.runtimes(),
+      findTool: onPath,
+      configure: async (spec) => {
+        await this.configure(spec, true);
+      },
+      logger: this.opts.logger,
+    });
+    return await this.status();
+  }
+
   private handlers(): AgentServer {
     const unary =
       <Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) =>
@@ -436,6 +457,14 @@ export class AgentDaemon {
       }),
       wipe: unary(async (req) => await this.wipe(req.memberName)),
       reset: unary(async (req) => await this.reset(req.memberName, req.unenroll)),
+      restore: (call: grpc.ServerReadableStream<RestoreChunk, AgentStatus>, callback: grpc.sendUnaryData<AgentStatus>) => {
+        // A caller that gives up ends the stream with an error, so the restore cleans up instead of waiting.
+        call.on('cancelled', () => call.destroy(new AgentStateError('the caller cancelled the restore')));
+        this.restoreData(call).then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
       logs: (call: grpc.ServerWritableStream<{ tail: number; follow: boolean }, LogChunk>) => {
         void (async () => {
           try {
