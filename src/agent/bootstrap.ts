@@ -221,6 +221,7 @@ export async function bootstrapCluster(opts: BootstrapOptions): Promise<Bootstra
       agents: plan.members.map((m) => ({ member: m.name, address: agentAddress(m), clientUrl: clientUrl(plan, m) })),
       runtime: plan.runtime,
       image: plan.image,
+      settings: plan.settings,
       localDir: opts.localDir,
       createdAt: new Date().toISOString(),
     };

@@ -29,6 +29,8 @@ export interface ClusterContext {
   readonly runtime: string;
   /** The image of the docker runtime. */
   readonly image?: string | undefined;
+  /** Other ETCD_* settings the members were bootstrapped with (`--set`), for specs made later (a restore). */
+  readonly settings?: Readonly<Record<string, string>> | undefined;
   /** For `--local`: the directory holding the local agents (one subdirectory each). */
   readonly localDir: string | undefined;
   readonly createdAt: string;
