@@ -14,3 +14,4 @@ export { removeLocalAgent, startLocalAgents, startNextLocalAgent, stopLocalAgent
 export { type BootstrapMode, type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, defaultPorts, initialCluster, localMembers, memberSpec, parseMemberArg, peerUrl, planWarnings } from './plan.js';
 export { type DownResult, type MemberStatusRow, clientOf, clusterDown, clusterStatus, clusterUp, contextAgents } from './operate.js';
 export { type AddMemberOptions, type AddMemberResult, type RemoveMemberResult, addMemberThroughAgent, removeMemberThroughAgent } from './membership.js';
+export { type ClusterRestoreOptions, type ClusterRestoreResult, type RestoredMemberRow, RestoreNotConfirmed, type SnapshotInfo, describeSnapshot, restoreCluster } from './restore.js';
