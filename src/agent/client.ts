@@ -4,6 +4,8 @@
  * (mutual TLS with the cluster's CA and the operator's client certificate).
  */
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 
 import * as grpc from '@grpc/grpc-js';
@@ -15,12 +17,17 @@ import {
   type DataChunk,
   type HelloResponse,
   type NodeSpec,
+  type RestoreChunk,
+  type RestoreHeader,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { AgentAuthError, AgentInputError, AgentUnavailableError } from './errors.js';
 import { bearer, newNonce, sameSecret, tokenMetadataKey, tokenProof } from './trust.js';
 import { fromServiceError } from './wire-errors.js';
 
-export type { AgentStatus, HelloResponse };
+export type { AgentStatus, HelloResponse, RestoreHeader };
+
+/** The size of the data chunks a snapshot is streamed in. */
+export const restoreChunkBytes = 64 * 1024;
 
 /** The default port of the agent API (etcd has 2379 and 2380). */
 export const defaultAgentPort = 2390;
@@ -164,6 +171,48 @@ export class AgentConnection {
   /** `unenroll`: the agent also leaves the cluster and takes its bootstrap token again. */
   async reset(memberName: string, unenroll = false): Promise<AgentStatus> {
     return await this.call(this.bound<{ memberName: string; unenroll: boolean }, AgentStatus>('reset'), { memberName, unenroll }, 60_000);
+  }
+
+  /**
+   * Replaces the member's data with a snapshot (the agent's Restore): the header, then the file (a path, or
+   * its bytes) in chunks of at most 64 KiB, each written when the stream has room for it. Ends with the
+   * agent's answer; a refusal ends the upload at once.
+   */
+  async restore(header: RestoreHeader, source: string | AsyncIterable<Uint8Array>, timeoutMs = 600_000): Promise<AgentStatus> {
+    const answered = new AbortController();
+    let stream: grpc.ClientWritableStream<RestoreChunk> | undefined;
+    const answer = new Promise<AgentStatus>((resolve, reject) => {
+      stream = this.client.restore(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        answered.abort();
+        if (err !== null) reject(fromServiceError(err, this.address));
+        else resolve(res);
+      });
+    });
+    const call = stream as NonNullable<typeof stream>;
+    const send = async (msg: RestoreChunk): Promise<void> => {
+      // Backpressure: wait for 'drain' when the stream's buffer is full, or stop once the agent answered.
+      if (!call.write(msg)) await once(call, 'drain', { signal: answered.signal });
+    };
+    const upload = async (): Promise<void> => {
+      try {
+        await send({ header, data: Buffer.alloc(0) });
+        const chunks = typeof source === 'string' ? createReadStream(source, { highWaterMark: restoreChunkBytes }) : source;
+        for await (const chunk of chunks) {
+          for (let at = 0; at < chunk.length; at += restoreChunkBytes) {
+            if (answered.signal.aborted) return;
+            await send({ header: undefined, data: chunk.subarray(at, at + restoreChunkBytes) });
+          }
+        }
+        call.end();
+      } catch (err) {
+        if (answered.signal.aborted) return;
+        // The file could not be read: the agent must not restore what arrived so far.
+        call.cancel();
+        throw err;
+      }
+    };
+    const [status] = await Promise.all([answer, upload()]);
+    return status;
   }
 
   /** The member's log: the last `tail` lines, then (follow) new output until the returned stop() is called. */

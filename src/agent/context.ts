@@ -29,7 +29,7 @@ export interface ClusterContext {
   readonly runtime: string;
   /** The image of the docker runtime. */
   readonly image?: string | undefined;
-  /** The bootstrap's other ETCD_* settings (`--set`), given to members added or moved later too. */
+  /** The bootstrap's other ETCD_* settings (`--set`), given to members added, moved or restored later too. */
   readonly settings?: Readonly<Record<string, string>> | undefined;
   /** For `--local`: the directory holding the local agents (one subdirectory each). */
   readonly localDir: string | undefined;

@@ -27,6 +27,7 @@ import {
   type HelloResponse,
   type LogChunk,
   type NodeSpec,
+  type RestoreChunk,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { exportDataDir, importDataDir } from './data-transfer.js';
 import { dockerRunCommand } from './docker.js';
@@ -35,6 +36,7 @@ import { probeHealth } from './health.js';
 import { type Launcher, ProcessLauncher, memberIdentity } from './launcher.js';
 import { readLog, tailOffset } from './logs.js';
 import { parseEnvFile, renderTemplate } from './render.js';
+import { restoreMemberData } from './restore-data.js';
 import { type MemberLayout, checkSpec, envValues, memberLayout, memberPkiFiles, sameSpec } from './spec.js';
 import { type AgentState, loadState, saveState } from './state.js';
 import { Supervisor } from './supervisor.js';
@@ -369,6 +371,7 @@ export class AgentDaemon {
   /** Installs a data dir sent by another agent's ExportData for the (stopped) member configured here. */
   async importData(chunks: AsyncIterable<DataChunk>): Promise<AgentStatus> {
     const spec = this.requireStopped(this.state.spec?.memberName ?? '', 'data is imported');
+    this.requireIdle();
     this.busy = 'importing data';
     try {
       const { files, bytes } = await importDataDir(chunks, this.layout.dataDir, spec.memberName);
@@ -452,6 +455,35 @@ export class AgentDaemon {
     };
   }
 
+  /** The Restore call: see restore-data.ts. The member is left stopped, configured with the header's spec. */
+  async restoreData(chunks: AsyncIterable<RestoreChunk>): Promise<AgentStatus> {
+    this.requireIdle();
+    this.busy = 'restoring a snapshot';
+    try {
+      await this.restoreMember(chunks);
+    } finally {
+      this.busy = undefined;
+    }
+    return await this.status();
+  }
+
+  private async restoreMember(chunks: AsyncIterable<RestoreChunk>): Promise<void> {
+    await restoreMemberData(chunks, {
+      agentName: this.opts.name,
+      agentDir: this.opts.dir,
+      layout: this.layout,
+      enrolled: this.state.enrolled,
+      configured: this.state.spec,
+      memberState: () => this.supervisor?.status().state ?? 'stopped',
+      runtimes: this.runtimes(),
+      findTool: onPath,
+      configure: async (spec) => {
+        await this.configure(spec, true);
+      },
+      logger: this.opts.logger,
+    });
+  }
+
   private handlers(): AgentServer {
     const unary =
       <Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) =>
@@ -497,7 +529,17 @@ export class AgentDaemon {
         })();
       },
       importData: (call: grpc.ServerReadableStream<DataChunk, AgentStatus>, callback: grpc.sendUnaryData<AgentStatus>) => {
+        // As for restore: a caller that gives up ends the stream with an error, and the half import is deleted.
+        call.on('cancelled', () => call.destroy(new AgentStateError('the caller cancelled the import')));
         this.importData(call as AsyncIterable<DataChunk>).then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+      restore: (call: grpc.ServerReadableStream<RestoreChunk, AgentStatus>, callback: grpc.sendUnaryData<AgentStatus>) => {
+        // A caller that gives up ends the stream with an error, so the restore cleans up instead of waiting.
+        call.on('cancelled', () => call.destroy(new AgentStateError('the caller cancelled the restore')));
+        this.restoreData(call).then(
           (res) => callback(null, res),
           (err: unknown) => callback(toServiceError(err)),
         );

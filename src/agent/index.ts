@@ -15,3 +15,4 @@ export { type BootstrapMode, type ClusterPlan, type MemberPlan, agentAddress, ch
 export { type DownResult, type MemberStatusRow, clientOf, clusterDown, clusterStatus, clusterUp, contextAgents } from './operate.js';
 export { type AddMemberOptions, type AddMemberResult, type RemoveMemberResult, addMemberThroughAgent, removeMemberThroughAgent } from './membership.js';
 export { type UpdateMemberOptions, type UpdateMemberResult, updateMemberThroughAgent } from './move.js';
+export { type ClusterRestoreOptions, type ClusterRestoreResult, type RestoredMemberRow, RestoreNotConfirmed, type SnapshotInfo, describeSnapshot, restoreCluster } from './restore.js';

@@ -25,5 +25,12 @@ export {
   validateConfig,
 } from './kvserver/config.js';
 export { type RunningNode, startNode } from './node.js';
-export { type SnapshotFileStatus, SnapshotFileError, snapshotFileStatus } from './kvserver/snapshot-status.js';
+export {
+  type SnapshotFileStatus,
+  type SnapshotFormat,
+  SnapshotFileError,
+  snapshotFileStatus,
+  snapshotFormatOf,
+  snapshotHeadBytes,
+} from './kvserver/snapshot-status.js';
 export { type RestoreOptions, type RestoreReport, type RestoredMember, RestoreError, restoreSnapshot } from './kvserver/restore.js';

@@ -15,64 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { type TestAgent, startAgent } from '../support/agents.js';
+import { type Harness, type StatusRow, TOKEN, harness, memberArgs, ok, status } from '../support/agent-harness.js';
+import type { TestAgent } from '../support/agents.js';
 import { type Dnsmasq, dnsmasqAvailable, startDnsmasq } from '../support/dnsmasq.js';
 import { etcdctl } from '../support/etcdctl.js';
 import { type KvNode, removeDir, startKvNode } from '../support/kvnode.js';
 import { freePort } from '../support/ports.js';
 import { reapDir } from '../support/reaper.js';
 import { waitFor } from '../support/wait.js';
-import { type Run, kvctl as runKvctl } from './kvctl.js';
-
-const TOKEN = 'kvat_test-token-0123456789abcdef';
-
-interface Harness {
-  home: string;
-  agents: TestAgent[];
-  run(args: readonly string[], timeoutMs?: number): Promise<Run>;
-  /** etcdctl against `endpoint` with the context's client certificate. */
-  ctl(endpoint: string, args: readonly string[]): Promise<Run>;
-  cleanup(): Promise<void>;
-}
-
-async function harness(count: number, agentArgs: readonly string[] = []): Promise<Harness> {
-  const home = mkdtempSync(join(tmpdir(), 'kvctl-home-'));
-  reapDir(home);
-  const agents: TestAgent[] = [];
-  for (let i = 1; i <= count; i++) agents.push(await startAgent({ name: `a${i}`, host: `127.0.0.${i}`, token: TOKEN, args: agentArgs }));
-  const pki = join(home, 'contexts', 'default', 'pki');
-  return {
-    home,
-    agents,
-    run: (args, timeoutMs = 120_000) => runKvctl(args, { timeoutMs, env: { KVCTL_HOME: home, KVCTL_AGENT_TOKEN: '' } }),
-    ctl: (endpoint, args) => etcdctl(endpoint, ['--cacert', join(pki, 'ca.crt'), '--cert', join(pki, 'admin.crt'), '--key', join(pki, 'admin.key'), ...args]),
-    cleanup: async () => {
-      await Promise.all(agents.map((a) => a.destroy()));
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
-}
-
-/** `--member` arguments for the first `n` agents, with free client and peer ports on each host. */
-async function memberArgs(agents: readonly TestAgent[]): Promise<string[]> {
-  const args: string[] = [];
-  for (const [i, a] of agents.entries()) {
-    args.push('--member', `m${i + 1}=${a.host}:${await freePort(a.host)}:${await freePort(a.host)}:${a.port}`);
-  }
-  return args;
-}
-
-function ok(r: Run, what: string): Run {
-  assert.equal(r.code, 0, `${what} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
-
-type StatusRow = { member: string; node: string; pid: number; restarts: number; health: string; isLeader: boolean };
-
-async function status(h: Harness): Promise<StatusRow[]> {
-  const r = await h.run(['cluster', 'status', '--json']);
-  return JSON.parse(r.stdout) as StatusRow[];
-}
+import { kvctl as runKvctl } from './kvctl.js';
 
 describe('agents: static bootstrap, supervision, membership (kvctl runtime)', { timeout: 400_000 }, () => {
   let h: Harness;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import { KvError } from '../../base/errors.js';
 import { noopLogger } from '../../base/logger.js';
-import { BUCKET_NAMES, Backend } from '../mvcc/backend.js';
+import { BBOLT_HEAD_BYTES, BUCKET_NAMES, Backend, isBboltHead } from '../mvcc/backend.js';
 import { KvStore } from '../mvcc/kvstore.js';
 
 export interface SnapshotFileStatus {
@@ -28,6 +28,20 @@ export class SnapshotFileError extends KvError {
 }
 
 const SHA256_BYTES = 32;
+
+/** What a snapshot file holds: a real etcd's bbolt db, or kvctl's own (lmdb) store. */
+export type SnapshotFormat = 'bbolt' | 'kvctl';
+
+/** How many bytes of a snapshot file's start `snapshotFormatOf` needs. */
+export const snapshotHeadBytes = BBOLT_HEAD_BYTES;
+
+/**
+ * The format of a snapshot file that starts with `head`. Anything that is not bbolt counts as kvctl's: its
+ * restore opens it as lmdb and names the problem when it is neither.
+ */
+export function snapshotFormatOf(head: Uint8Array): SnapshotFormat {
+  return isBboltHead(head) ? 'bbolt' : 'kvctl';
+}
 
 export async function snapshotFileStatus(path: string): Promise<SnapshotFileStatus> {
   let size: number;

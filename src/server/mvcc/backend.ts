@@ -574,6 +574,13 @@ const LMDB_MAGIC = 0xbeefc0de;
 const LMDB_DATA_VERSION = 2;
 /** bbolt's meta magic (etcd's backend), at offset 16 of its first page. */
 const BBOLT_MAGIC = 0xed0cdaed;
+/** How many bytes of a file's start `isBboltHead` needs. */
+export const BBOLT_HEAD_BYTES = 20;
+
+/** Whether a file that starts with `head` is a bbolt db (a real etcd's backend or snapshot). */
+export function isBboltHead(head: Uint8Array): boolean {
+  return head.length >= BBOLT_HEAD_BYTES && Buffer.from(head.buffer, head.byteOffset, head.length).readUInt32LE(16) === BBOLT_MAGIC;
+}
 
 /**
  * Why the file at `path` is not an lmdb environment (checked as mdb_env_read_header would, but before lmdb
@@ -601,7 +608,7 @@ export function lmdbFileProblem(path: string): string | undefined {
     head.readUInt32LE(LMDB_MAGIC_OFFSET) === LMDB_MAGIC &&
     (head.readUInt32LE(LMDB_MAGIC_OFFSET + 4) & 0xffff) === LMDB_DATA_VERSION;
   if (isLmdb) return undefined;
-  return n >= 20 && head.readUInt32LE(16) === BBOLT_MAGIC
+  return isBboltHead(head.subarray(0, n))
     ? 'it is a bbolt file (a real etcd\'s backend, which kvctl cannot read)'
     : 'no lmdb meta page at its start';
 }

@@ -2257,7 +2257,9 @@ export const AgentService = {
    * Replaces the member's data with a snapshot, for a cluster-wide restore (the member must be stopped). The
    * first message carries the header, the others the snapshot file's bytes; nothing is replaced until the
    * whole file arrived with its size and SHA-256 and the restore succeeded. The data dir it replaces is kept
-   * beside it as <data dir>.before-restore (an earlier one of those is deleted). The member is not started.
+   * beside it as <data dir>.before-restore (replacing an earlier one, unless the data dir is an earlier
+   * restore that never started: then that restore is discarded and the first .before-restore kept, so a
+   * rerun of a half-done cluster restore never loses the original data). The member is not started.
    */
   restore: {
     path: "/kvctl.agent.v1.Agent/Restore" as const,
@@ -2316,7 +2318,9 @@ export interface AgentServer extends UntypedServiceImplementation {
    * Replaces the member's data with a snapshot, for a cluster-wide restore (the member must be stopped). The
    * first message carries the header, the others the snapshot file's bytes; nothing is replaced until the
    * whole file arrived with its size and SHA-256 and the restore succeeded. The data dir it replaces is kept
-   * beside it as <data dir>.before-restore (an earlier one of those is deleted). The member is not started.
+   * beside it as <data dir>.before-restore (replacing an earlier one, unless the data dir is an earlier
+   * restore that never started: then that restore is discarded and the first .before-restore kept, so a
+   * rerun of a half-done cluster restore never loses the original data). The member is not started.
    */
   restore: handleClientStreamingCall<RestoreChunk, AgentStatus>;
   /** The member's data dir, file by file, to move the member to another host (the member must be stopped). */
@@ -2466,7 +2470,9 @@ export interface AgentClient extends Client {
    * Replaces the member's data with a snapshot, for a cluster-wide restore (the member must be stopped). The
    * first message carries the header, the others the snapshot file's bytes; nothing is replaced until the
    * whole file arrived with its size and SHA-256 and the restore succeeded. The data dir it replaces is kept
-   * beside it as <data dir>.before-restore (an earlier one of those is deleted). The member is not started.
+   * beside it as <data dir>.before-restore (replacing an earlier one, unless the data dir is an earlier
+   * restore that never started: then that restore is discarded and the first .before-restore kept, so a
+   * rerun of a half-done cluster restore never loses the original data). The member is not started.
    */
   restore(callback: (error: ServiceError | null, response: AgentStatus) => void): ClientWritableStream<RestoreChunk>;
   restore(
