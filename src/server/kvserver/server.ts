@@ -642,11 +642,11 @@ export class EtcdServer {
   }
 
   /** Moves leadership to the best other voter, if there is one (this member must lead); false if there is none. */
-  private async handOverLeadership(why: string): Promise<boolean> {
+  private async handOverLeadership(why: string, opts: { whileConnected?: boolean } = {}): Promise<boolean> {
     const transferee = this.bestTransferee();
     if (transferee === undefined) return false;
     this.logger.info(`leadership transfer starting: ${idHex(this.memberId)} -> ${idHex(transferee)} ${why}`);
-    await this.moveLeader(transferee);
+    await this.moveLeader(transferee, opts);
     return true;
   }
 
@@ -659,7 +659,7 @@ export class EtcdServer {
     if (this.stopped || !this.isLeader) return;
     const t0 = performance.now();
     try {
-      if (await this.handOverLeadership('before shutting down')) {
+      if (await this.handOverLeadership('before shutting down', { whileConnected: true })) {
         this.logger.info(`leadership transfer finished in ${Math.round(performance.now() - t0)} ms: ${idHex(this.leader)} leads`);
       }
     } catch (err) {
@@ -682,8 +682,12 @@ export class EtcdServer {
     return best;
   }
 
-  /** MoveLeader: hands leadership to `transferee` (a voter) and waits until it leads. Only on the leader. */
-  async moveLeader(transferee: bigint): Promise<void> {
+  /**
+   * MoveLeader: hands leadership to `transferee` (a voter) and waits until it leads. Only on the leader.
+   * `whileConnected` (a shutdown's hand-over): gives up as soon as the transferee's connection is gone (it is
+   * stopping too, as in a whole-cluster stop) instead of waiting out the request timeout.
+   */
+  async moveLeader(transferee: bigint, opts: { whileConnected?: boolean } = {}): Promise<void> {
     if (!this.isLeader) throw new EtcdApiError('notLeader');
     const m = this.membership.get(transferee);
     if (m === undefined || m.isLearner) throw new EtcdApiError('badLeaderTransferee');
@@ -694,6 +698,9 @@ export class EtcdServer {
     while (this.leader !== transferee) {
       if (this.stopped) throw new ServerStoppedError();
       if (performance.now() > deadline) throw new EtcdApiError('timeoutLeaderTransfer');
+      if (opts.whileConnected === true && this.peers?.activeSince(transferee) === undefined) {
+        throw new Error(`${idHex(transferee)} disconnected during the transfer`);
+      }
       await new Promise((r) => setTimeout(r, this.config.heartbeatMs));
     }
   }
