@@ -29,14 +29,14 @@ import {
   type NodeSpec,
   type RestoreChunk,
 } from '../proto/gen/kvctl/agent/v1/agent.js';
-import { exportDataDir, importDataDir } from './data-transfer.js';
+import { exportDataDir, importDataDir, incomingDir } from './data-transfer.js';
 import { dockerRunCommand } from './docker.js';
 import { AgentAuthError, AgentInputError, AgentStateError } from './errors.js';
 import { probeHealth } from './health.js';
 import { type Launcher, ProcessLauncher, memberIdentity } from './launcher.js';
 import { readLog, tailOffset } from './logs.js';
 import { parseEnvFile, renderTemplate } from './render.js';
-import { restoreMemberData } from './restore-data.js';
+import { beforeRestoreDir, restoreMemberData, restoreWorkDir, restoredDir } from './restore-data.js';
 import { type MemberLayout, checkSpec, envValues, memberLayout, memberPkiFiles, sameSpec } from './spec.js';
 import { type AgentState, loadState, saveState } from './state.js';
 import { Supervisor } from './supervisor.js';
@@ -382,12 +382,23 @@ export class AgentDaemon {
     return await this.status();
   }
 
+  /**
+   * Deletes the member's data dir and what lies beside it: the data a restore replaced (`.before-restore`),
+   * and what an interrupted import or restore left. Called only with the member stopped.
+   */
+  private async deleteData(): Promise<void> {
+    const dir = this.layout.dataDir;
+    for (const path of [dir, beforeRestoreDir(dir), restoredDir(dir), incomingDir(dir), restoreWorkDir(this.opts.dir)]) {
+      await rm(path, { recursive: true, force: true });
+    }
+  }
+
   async wipe(memberName: string): Promise<AgentStatus> {
     this.requireEnrolled();
     this.checkMemberName(memberName, this.state.spec);
     await this.setState({ wantRunning: false });
     await this.supervisor?.stop();
-    await rm(this.layout.dataDir, { recursive: true, force: true });
+    await this.deleteData();
     this.opts.logger.info(`data dir ${this.layout.dataDir} of member ${memberName} deleted`);
     return await this.status();
   }
@@ -398,7 +409,7 @@ export class AgentDaemon {
     await this.setState({ wantRunning: false });
     await this.supervisor?.stop();
     this.supervisor = undefined;
-    await rm(this.layout.dataDir, { recursive: true, force: true });
+    await this.deleteData();
     await rm(this.layout.configDir, { recursive: true, force: true });
     await this.setState({ spec: undefined });
     this.opts.logger.info(`member ${memberName} forgotten: data, configuration and certificates deleted`);

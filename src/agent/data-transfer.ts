@@ -20,7 +20,10 @@ import { AgentInputError, AgentStateError } from './errors.js';
 /** Chunk size of file data: well under gRPC's default 4 MiB message limit. */
 const chunkBytes = 1 << 20;
 
-const incomingSuffix = '.incoming';
+/** Where an import writes before the data dir appears. */
+export function incomingDir(dataDir: string): string {
+  return `${dataDir}.incoming`;
+}
 
 function emptyChunk(): DataChunk {
   return { memberName: '', path: '', mode: 0, data: Buffer.alloc(0), end: undefined, fileCount: 0, complete: false };
@@ -109,7 +112,7 @@ export async function importDataDir(chunks: AsyncIterable<DataChunk>, dataDir: s
   if (await lstat(dataDir).then(() => true, () => false)) {
     throw new AgentStateError(`${dataDir} exists already: this host holds data of its own (kvctl member remove, or a wipe, deletes it first)`);
   }
-  const incoming = dataDir + incomingSuffix;
+  const incoming = incomingDir(dataDir);
   await rm(incoming, { recursive: true, force: true });
   await mkdir(incoming, { recursive: true, mode: 0o700 });
   const dirs = new Set<string>([incoming]);

@@ -68,18 +68,19 @@ export function beforeRestoreDir(dataDir: string): string {
   return `${dataDir}.before-restore`;
 }
 
-const busy = new Set<string>();
+/** Where a restore makes the new data dir before it swaps it in. */
+export function restoredDir(dataDir: string): string {
+  return `${dataDir}.restored`;
+}
 
 /** Receives a snapshot stream and restores the member from it; see the module comment. */
 export async function restoreMemberData(chunks: AsyncIterable<RestoreChunk>, target: RestoreTarget): Promise<RestoreOutcome> {
   if (!target.enrolled) {
     throw new AgentStateError(`agent ${target.agentName} is not enrolled in a cluster yet: there is no member to restore (kvctl cluster bootstrap enrolls it)`);
   }
-  if (busy.has(target.agentDir)) throw new AgentStateError(`agent ${target.agentName}: another restore is running`);
-  busy.add(target.agentDir);
   const work = restoreWorkDir(target.agentDir);
   const incoming = join(work, 'incoming.snapshot');
-  const fresh = `${target.layout.dataDir}.restored`;
+  const fresh = restoredDir(target.layout.dataDir);
   try {
     requireStopped(target);
     await mkdir(work, { recursive: true, mode: 0o700 });
@@ -100,7 +101,6 @@ export async function restoreMemberData(chunks: AsyncIterable<RestoreChunk>, tar
   } finally {
     await rm(incoming, { force: true });
     await rm(fresh, { recursive: true, force: true });
-    busy.delete(target.agentDir);
   }
 }
 
