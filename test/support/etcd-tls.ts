@@ -11,15 +11,12 @@
  * sends SIGTERM, then SIGKILL after 5 s, removes the data directory, and is idempotent; the reaper kills whatever a
  * dying test process leaves running. A lost race for a port is retried with new ports (up to 3 times).
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
-import { freePort } from './ports.js';
-import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
-import { waitExit } from './wait.js';
+import { etcdCommand, oneMemberClusterArgs } from './etcd.js';
+import { freePorts } from './ports.js';
+import { startServer } from './process-handle.js';
 
 export type TlsListener = {
   readonly certFile: string;
@@ -91,25 +88,10 @@ function isHealthy(clientUrl: string, probe: StartTlsEtcdOptions['probe']): Prom
   });
 }
 
-async function startOnce(opts: StartTlsEtcdOptions, dataDir: string): Promise<TlsEtcdHandle> {
+/** Starts a one-member etcd serving TLS on free loopback ports; see the module comment. */
+export async function startTlsEtcd(opts: StartTlsEtcdOptions): Promise<TlsEtcdHandle> {
   const hosts = opts.clientHosts ?? ['127.0.0.1'];
-  const used = new Set<number>();
-  const portOn = async (host: string): Promise<number> => {
-    for (let i = 0; i < 10; i++) {
-      const port = await freePort(host);
-      if (!used.has(port)) {
-        used.add(port);
-        return port;
-      }
-    }
-    throw new Error('no distinct free port');
-  };
-  const clientEndpoints: string[] = [];
-  for (const host of hosts) clientEndpoints.push(`${host}:${await portOn(host)}`);
-  const clientUrls = clientEndpoints.map((e) => `https://${e}`);
   const peerHost = hosts[0] ?? '127.0.0.1';
-  const peerEndpoint = `${peerHost}:${await portOn(peerHost)}`;
-  const peerUrl = `${opts.peer === undefined ? 'http' : 'https'}://${peerEndpoint}`;
   const name = 'kvctl-tls-test';
   const tlsArgs = (prefix: '' | 'peer-', l: TlsListener): string[] => [
     `--${prefix}cert-file`, l.certFile,
@@ -117,92 +99,29 @@ async function startOnce(opts: StartTlsEtcdOptions, dataDir: string): Promise<Tl
     `--${prefix}trusted-ca-file`, l.trustedCaFile,
     ...(l.clientCertAuth ? [`--${prefix}client-cert-auth`] : []),
   ];
-  const args = [
-    '--name', name,
-    '--data-dir', dataDir,
-    '--listen-client-urls', clientUrls.join(','),
-    '--advertise-client-urls', clientUrls.join(','),
-    '--listen-peer-urls', peerUrl,
-    '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `${name}=${peerUrl}`,
-    '--initial-cluster-token', `kvctl-tls-test-${process.pid}-${peerEndpoint}`,
-    '--initial-cluster-state', 'new',
-    ...tlsArgs('', opts.client),
-    ...(opts.peer === undefined ? [] : tlsArgs('peer-', opts.peer)),
-  ];
-  const child = spawn(process.env.ETCD_BIN ?? 'etcd', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  reapProcess(child);
-  reapDir(dataDir);
-  let log = '';
-  const onData = (chunk: Buffer): void => {
-    log = (log + chunk.toString('utf8')).slice(-16_384);
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const logTail = (): string => log.split('\n').slice(-30).join('\n');
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  child.once('exit', () => releaseProcess(child));
-
-  const stopProcess = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitExit(child, 5000))) {
-        child.kill('SIGKILL');
-        await waitExit(child, 5000);
-      }
-    }
-    releaseProcess(child);
-  };
-  let stopped: Promise<void> | undefined;
-  const handle: TlsEtcdHandle = {
-    clientUrls,
-    endpoints: clientEndpoints,
-    peerUrl,
-    peerEndpoint,
-    dataDir,
-    logTail,
-    stop: () => {
-      stopped ??= stopProcess().then(() => {
-        rmSync(dataDir, { recursive: true, force: true });
-        releaseDir(dataDir);
-      });
-      return stopped;
+  const server = await startServer({
+    dataDirPrefix: 'kvctl-etcd-tls-',
+    readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
+    notReady: 'etcd did not become healthy over TLS in time',
+    launch: async (dataDir) => {
+      const ports = await freePorts([...hosts, peerHost]);
+      const endpoints = hosts.map((host, i) => `${host}:${ports[i]}`);
+      const clientUrls = endpoints.map((e) => `https://${e}`);
+      const peerEndpoint = `${peerHost}:${ports[hosts.length]}`;
+      const peerUrl = `${opts.peer === undefined ? 'http' : 'https'}://${peerEndpoint}`;
+      const token = `kvctl-tls-test-${process.pid}-${peerEndpoint}`;
+      return {
+        command: etcdCommand(),
+        args: [
+          ...oneMemberClusterArgs({ name, dataDir, clientUrls, peerUrl, token }),
+          ...tlsArgs('', opts.client),
+          ...(opts.peer === undefined ? [] : tlsArgs('peer-', opts.peer)),
+        ],
+        options: { label: 'etcd' },
+        ready: () => isHealthy(clientUrls[0] ?? '', opts.probe),
+        info: { clientUrls, endpoints, peerUrl, peerEndpoint },
+      };
     },
-  };
-
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
-  const firstUrl = clientUrls[0] ?? '';
-  while (Date.now() < deadline) {
-    if (spawnError !== undefined) break;
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    if (await isHealthy(firstUrl, opts.probe)) return handle;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await stopProcess();
-  const why = spawnError
-    ? `could not run etcd: ${spawnError.message}`
-    : child.exitCode !== null || child.signalCode !== null
-      ? `etcd exited (code ${child.exitCode}, signal ${child.signalCode})`
-      : 'etcd did not become healthy over TLS in time';
-  throw new Error(`${why}\n--- etcd log (tail) ---\n${logTail()}`);
-}
-
-/** Starts a one-member etcd serving TLS on free loopback ports; see the module comment. */
-export async function startTlsEtcd(opts: StartTlsEtcdOptions): Promise<TlsEtcdHandle> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const dataDir = mkdtempSync(join(tmpdir(), 'kvctl-etcd-tls-'));
-    try {
-      return await startOnce(opts, dataDir);
-    } catch (err) {
-      lastError = err;
-      rmSync(dataDir, { recursive: true, force: true });
-      releaseDir(dataDir);
-      if (!(err instanceof Error && /address already in use/.test(err.message))) break;
-    }
-  }
-  throw lastError;
+  });
+  return { ...server.info, dataDir: server.dataDir, logTail: () => server.process.logTail(), stop: server.stop };
 }

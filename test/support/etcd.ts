@@ -16,14 +16,9 @@
  * - Ports: the kernel picks free ones (bind to port 0, then release); if etcd loses the race for a port, the start
  *   is retried with new ports (up to 3 times).
  */
-import { freePort } from './ports.js';
-import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
-import { waitExit } from './wait.js';
+import { freePorts } from './ports.js';
+import { startServer } from './process-handle.js';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export type StartEtcdOptions = {
   /** Member name (default `kvctl-test`). */
@@ -53,8 +48,13 @@ export type EtcdHandle = {
   stop(): Promise<void>;
 };
 
+/** The etcd binary the tests run: $ETCD_BIN, or `etcd` on PATH. */
+export function etcdCommand(): string {
+  return process.env.ETCD_BIN ?? 'etcd';
+}
 
-async function isHealthy(clientUrl: string): Promise<boolean> {
+/** Whether `GET <clientUrl>/health` (plain http) answers `{"health":"true"}` within 1 s; false on any failure. */
+export async function isHealthy(clientUrl: string): Promise<boolean> {
   try {
     const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
     if (!res.ok) return false;
@@ -65,108 +65,67 @@ async function isHealthy(clientUrl: string): Promise<boolean> {
   }
 }
 
-async function startOnce(opts: StartEtcdOptions, dataDir: string): Promise<EtcdHandle> {
-  const host = opts.host ?? '127.0.0.1';
-  const name = opts.name ?? 'kvctl-test';
-  const clientPort = await freePort(host);
-  let peerPort = await freePort(host);
-  while (peerPort === clientPort) peerPort = await freePort(host);
-  const clientUrl = `http://${host}:${clientPort}`;
-  const peerUrl = `http://${host}:${peerPort}`;
-  const args = [
-    '--name', name,
-    '--data-dir', dataDir,
-    '--listen-client-urls', clientUrl,
-    '--advertise-client-urls', clientUrl,
-    '--listen-peer-urls', peerUrl,
-    '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `${name}=${peerUrl}`,
-    '--initial-cluster-token', `kvctl-test-${process.pid}-${clientPort}`,
-    '--initial-cluster-state', 'new',
-    ...(opts.extraArgs ?? []),
+export type MemberPlace = {
+  readonly name: string;
+  readonly dataDir: string;
+  /** Listened on and advertised. */
+  readonly clientUrls: readonly string[];
+  readonly peerUrl: string;
+};
+
+/** The flags that place a member (etcd's, which `kvctl node` shares): name, data directory, client and peer URLs. */
+export function memberArgs(m: MemberPlace): string[] {
+  return [
+    '--name', m.name,
+    '--data-dir', m.dataDir,
+    '--listen-client-urls', m.clientUrls.join(','),
+    '--advertise-client-urls', m.clientUrls.join(','),
+    '--listen-peer-urls', m.peerUrl,
+    '--initial-advertise-peer-urls', m.peerUrl,
   ];
-  const child = spawn(process.env.ETCD_BIN ?? 'etcd', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  reapProcess(child);
-  if (!opts.keepDataDir) reapDir(dataDir);
+}
 
-  // Keep only the tail of the log; always drain the pipes so that etcd never blocks on a full one.
-  let log = '';
-  const onData = (chunk: Buffer): void => {
-    log = (log + chunk.toString('utf8')).slice(-16_384);
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const logTail = (): string => log.split('\n').slice(-30).join('\n');
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  child.once('exit', () => releaseProcess(child));
-
-  let stopped: Promise<void> | undefined;
-  const stopProcess = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitExit(child, 5000))) {
-        child.kill('SIGKILL');
-        await waitExit(child, 5000);
-      }
-    }
-    releaseProcess(child);
-  };
-  const handle: EtcdHandle = {
-    name,
-    clientUrl,
-    endpoint: `${host}:${clientPort}`,
-    peerUrl,
-    dataDir,
-    pid: child.pid ?? -1,
-    logTail,
-    stop: () => {
-      stopped ??= stopProcess().then(() => {
-        if (!opts.keepDataDir) {
-          rmSync(dataDir, { recursive: true, force: true });
-          releaseDir(dataDir);
-        }
-      });
-      return stopped;
-    },
-  };
-
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
-  while (Date.now() < deadline) {
-    if (spawnError !== undefined) break;
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    if (await isHealthy(clientUrl)) return handle;
-    await sleep(100);
-  }
-  await stopProcess();
-  const why = spawnError
-    ? `could not run etcd: ${spawnError.message}`
-    : child.exitCode !== null || child.signalCode !== null
-      ? `etcd exited (code ${child.exitCode}, signal ${child.signalCode})`
-      : 'etcd did not become healthy in time';
-  throw new Error(`${why}\n--- etcd log (tail) ---\n${logTail()}`);
+/** memberArgs, and the flags that bootstrap the member as a new cluster of its own. */
+export function oneMemberClusterArgs(m: MemberPlace & { readonly token: string }): string[] {
+  return [
+    ...memberArgs(m),
+    '--initial-cluster', `${m.name}=${m.peerUrl}`,
+    '--initial-cluster-token', m.token,
+    '--initial-cluster-state', 'new',
+  ];
 }
 
 /** Starts a one-member etcd on free loopback ports; see the module comment. */
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const dataDir = mkdtempSync(join(tmpdir(), 'kvctl-etcd-'));
-    try {
-      return await startOnce(opts, dataDir);
-    } catch (err) {
-      lastError = err;
-      if (!opts.keepDataDir) {
-        rmSync(dataDir, { recursive: true, force: true });
-        releaseDir(dataDir);
-      }
-      // Only a lost port race is worth another try.
-      if (!(err instanceof Error && /address already in use/.test(err.message))) break;
-    }
-  }
-  throw lastError;
+  const host = opts.host ?? '127.0.0.1';
+  const name = opts.name ?? 'kvctl-test';
+  const server = await startServer({
+    dataDirPrefix: 'kvctl-etcd-',
+    keepDataDir: opts.keepDataDir,
+    readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
+    notReady: 'etcd did not become healthy in time',
+    launch: async (dataDir) => {
+      const [clientPort, peerPort] = await freePorts([host, host]);
+      const clientUrl = `http://${host}:${clientPort}`;
+      const peerUrl = `http://${host}:${peerPort}`;
+      const token = `kvctl-test-${process.pid}-${clientPort}`;
+      return {
+        command: etcdCommand(),
+        args: [...oneMemberClusterArgs({ name, dataDir, clientUrls: [clientUrl], peerUrl, token }), ...(opts.extraArgs ?? [])],
+        options: { label: 'etcd' },
+        ready: () => isHealthy(clientUrl),
+        info: { clientUrl, endpoint: `${host}:${clientPort}`, peerUrl },
+      };
+    },
+  });
+  return {
+    name,
+    ...server.info,
+    dataDir: server.dataDir,
+    pid: server.process.pid,
+    logTail: () => server.process.logTail(),
+    stop: server.stop,
+  };
 }
 
 export type ProcessResult = { code: number; signal: NodeJS.Signals | null; stdout: Buffer; stderr: string };

@@ -8,15 +8,12 @@
  * `stop()` sends SIGTERM and SIGKILL after 10 s, removes the data directory and is idempotent; a process
  * or directory still there when the test process ends is removed by reaper.ts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { root } from '../e2e/kvctl.js';
-import { freePort } from './ports.js';
-import { reapDir, reapProcess, releaseDir, releaseProcess } from './reaper.js';
-import { waitExit, waitFor } from './wait.js';
+import { etcdCommand, isHealthy, memberArgs } from './etcd.js';
+import { freePorts } from './ports.js';
+import { type ProcessHandle, spawnProcess, tempDir } from './process-handle.js';
 
 export type MemberKind = 'kvctl' | 'etcd';
 
@@ -61,56 +58,30 @@ const LOG_LIMIT = 256 * 1024;
 export async function spawnMember(opts: SpawnMemberOptions): Promise<MemberProcess> {
   const host = opts.host ?? '127.0.0.1';
   if (!host.startsWith('127.')) throw new Error(`tests run on loopback only, not ${host}`);
-  const clientPort = await freePort(host);
-  let peerPort = await freePort(host);
-  while (peerPort === clientPort) peerPort = await freePort(host);
+  const [clientPort, peerPort] = await freePorts([host, host]);
   const clientUrl = `http://${host}:${clientPort}`;
   const peerUrl = `http://${host}:${peerPort}`;
-  const dataDir = mkdtempSync(join(tmpdir(), `kvctl-${opts.kind}-${opts.name}-`));
-  reapDir(dataDir);
-  const memberArgs = [
-    '--name', opts.name,
-    '--data-dir', dataDir,
-    '--listen-client-urls', clientUrl,
-    '--advertise-client-urls', clientUrl,
-    '--listen-peer-urls', peerUrl,
-    '--initial-advertise-peer-urls', peerUrl,
-    ...opts.args,
-  ];
+  const dataDir = tempDir(`kvctl-${opts.kind}-${opts.name}-`);
+  const flags = [...memberArgs({ name: opts.name, dataDir: dataDir.path, clientUrls: [clientUrl], peerUrl }), ...opts.args];
   const [command, args] =
-    opts.kind === 'kvctl'
-      ? [process.execPath, [join(root, 'bin/run.js'), 'node', ...memberArgs]]
-      : [process.env.ETCD_BIN ?? 'etcd', memberArgs];
+    opts.kind === 'kvctl' ? [process.execPath, [join(root, 'bin/run.js'), 'node', ...flags]] : [etcdCommand(), flags];
+  const label = `${opts.kind} ${opts.name}`;
 
   let all = '';
-  let last = '';
-  let child: ChildProcess | undefined;
-  const start = () => {
-    last = '';
-    const c = spawn(command, args, { cwd: root, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    reapProcess(c);
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      all = (all + text).slice(-LOG_LIMIT);
-      last = (last + text).slice(-LOG_LIMIT);
-    };
-    c.stdout?.on('data', onData);
-    c.stderr?.on('data', onData);
-    c.once('exit', () => releaseProcess(c));
-    child = c;
-  };
-  const isRunning = () => child !== undefined && child.exitCode === null && child.signalCode === null;
-  const stopProcess = async () => {
-    const c = child;
-    if (c === undefined || !isRunning()) return;
-    c.kill('SIGTERM');
-    if (!(await waitExit(c, 10_000))) {
-      c.kill('SIGKILL');
-      await waitExit(c, 5000);
-    }
-  };
+  const start = (): ProcessHandle =>
+    spawnProcess(command, args, {
+      label,
+      cwd: root,
+      env: opts.env,
+      graceMs: 10_000,
+      logLimit: LOG_LIMIT,
+      onOutput: (text) => {
+        all = (all + text).slice(-LOG_LIMIT);
+      },
+    });
+  // The process of the current (last) start; restart() replaces it.
+  let current = start();
   let stopped: Promise<void> | undefined;
-  start();
   return {
     kind: opts.kind,
     name: opts.name,
@@ -118,43 +89,24 @@ export async function spawnMember(opts: SpawnMemberOptions): Promise<MemberProce
     clientUrl,
     endpoint: `${host}:${clientPort}`,
     peerUrl,
-    dataDir,
+    dataDir: dataDir.path,
     log: () => all,
-    lastLog: () => last,
-    running: isRunning,
-    async waitHealthy(timeoutMs) {
-      await waitFor(
-        async () => {
-          if (!isRunning()) throw new Error(`${opts.kind} ${opts.name} exited (${child?.exitCode ?? child?.signalCode}) before it was healthy:\n${last.slice(-4000)}`);
-          try {
-            const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-            const body = (await res.json()) as { health?: unknown };
-            return body.health === 'true' || body.health === true;
-          } catch {
-            return false;
-          }
-        },
-        { timeoutMs, intervalMs: 100, what: `${opts.kind} ${opts.name} healthy on ${clientUrl}` },
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}\n${last.slice(-4000)}`);
-      });
-    },
+    lastLog: () => current.log(),
+    running: () => current.running(),
+    waitHealthy: (timeoutMs) =>
+      current.waitReady(() => isHealthy(clientUrl), { timeoutMs, notReady: `${label} not healthy on ${clientUrl} after ${timeoutMs} ms` }),
     async waitExited(timeoutMs) {
-      const c = child;
-      if (c === undefined) return null;
-      if (!(await waitExit(c, timeoutMs))) throw new Error(`${opts.kind} ${opts.name} still running after ${timeoutMs} ms:\n${last.slice(-4000)}`);
-      return c.exitCode;
+      const proc = current;
+      if (!(await proc.waitExit(timeoutMs))) throw new Error(`${label} still running after ${timeoutMs} ms:\n${proc.logTail()}`);
+      return proc.exitCode();
     },
-    stopProcess,
+    stopProcess: () => current.stop(),
     async restart() {
-      await stopProcess();
-      start();
+      await current.stop();
+      current = start();
     },
     stop() {
-      stopped ??= stopProcess().then(() => {
-        if (existsSync(dataDir)) rmSync(dataDir, { recursive: true, force: true });
-        releaseDir(dataDir);
-      });
+      stopped ??= current.stop().then(() => dataDir.remove());
       return stopped;
     },
   };
