@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { root } from '../e2e/kvctl.js';
 import { freePort } from './ports.js';
+import { reapProcess, releaseProcess } from './reaper.js';
 
 export interface KvNode {
   readonly name: string;
@@ -61,6 +62,9 @@ export async function startKvNode(opts: StartOptions = {}): Promise<KvNode> {
     ...(opts.args ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A test that dies before stop() still takes the node with it.
+  reapProcess(child);
+  child.once('exit', () => releaseProcess(child));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout?.resume();
