@@ -203,7 +203,7 @@ describe('agents with the real etcd as the runtime', { timeout: 300_000 }, () =>
     await h?.cleanup();
   });
 
-  test('bootstrap --static --runtime etcd, a killed etcd restarted, a member moved to a new host, down --purge', async () => {
+  test('bootstrap --static --runtime etcd, a killed etcd restarted, a member moved to a new host, one added and removed, down --purge', async () => {
     const members = await memberArgs(h.agents.slice(0, 3));
     ok(await h.run(['cluster', 'bootstrap', '--static', ...members, '--token', TOKEN, '--runtime', 'etcd']), 'bootstrap');
     const rows = await status(h);
@@ -229,6 +229,15 @@ describe('agents with the real etcd as the runtime', { timeout: 300_000 }, () =>
     assert.equal(existsSync(join(h.agents[2]?.dir as string, 'data')), false);
     const moved = await status(h);
     assert.deepEqual(moved.map((r) => `${r.member}:${r.health}`).sort(), ['m1:true', 'm2:true', 'm3:true']);
+
+    // Membership through agents with etcd members too: a3 (free since the move) gets a learner that is promoted.
+    const a3 = h.agents[2] as TestAgent;
+    const add = ok(await h.run(['member', 'add', 'm5', '--host', a3.address], 180_000), 'member add (etcd)');
+    assert.match(add.stderr, /member m5 promoted to voter/);
+    const m5 = (JSON.parse(ok(await h.run(['member', 'list', '-w', 'json']), 'member list').stdout) as Listed).members.find((m) => m.name === 'm5');
+    assert.equal(ok(await h.ctl(m5?.clientURLs[0] as string, ['get', 'before-move', '--print-value-only', '--consistency=s']), 'get on etcd m5').stdout.trim(), 'kept');
+    ok(await h.run(['member', 'remove', 'm5']), 'member remove (etcd)');
+    assert.equal(existsSync(join(a3.dir, 'data')), false);
     ok(await h.run(['cluster', 'down', '--purge']), 'down');
   });
 });
