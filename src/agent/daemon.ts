@@ -495,11 +495,49 @@ export class AgentDaemon {
     });
   }
 
+  /** The member's log: the last `tail` lines, then (follow) what is written until the caller cancels. */
+  private async *logLines(tail: number, follow: boolean, cancelled: () => boolean): AsyncGenerator<LogChunk> {
+    this.requireEnrolled();
+    const offset = await tailOffset(this.layout.logFile, tail);
+    for await (const data of readLog(this.layout.logFile, offset, follow, () => cancelled() || this.closed)) yield { data };
+  }
+
   private handlers(): AgentServer {
     const unary =
       <Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) =>
       (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
         fn(call.request, call).then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      };
+    /** A server stream: writes what `source` yields (waiting for drain) until it ends or the caller cancels. */
+    const serverStream =
+      <Req, Res>(source: (req: Req, cancelled: () => boolean) => AsyncIterable<Res>) =>
+      (call: grpc.ServerWritableStream<Req, Res>) => {
+        let cancelled = false;
+        call.on('cancelled', () => (cancelled = true));
+        void (async () => {
+          try {
+            for await (const item of source(call.request, () => cancelled)) {
+              if (cancelled) return;
+              if (!call.write(item)) await new Promise((resolve) => call.once('drain', resolve));
+            }
+            call.end();
+          } catch (err) {
+            call.destroy(toServiceError(err) as unknown as Error);
+          }
+        })();
+      };
+    /**
+     * A client stream answered with the agent's status. A caller that gives up ends the stream with an error,
+     * so the work cleans up what it half made instead of waiting for more.
+     */
+    const clientStream =
+      <Req>(what: string, fn: (chunks: AsyncIterable<Req>) => Promise<AgentStatus>) =>
+      (call: grpc.ServerReadableStream<Req, AgentStatus>, callback: grpc.sendUnaryData<AgentStatus>) => {
+        call.on('cancelled', () => call.destroy(new AgentStateError(`the caller cancelled the ${what}`)));
+        fn(call as AsyncIterable<Req>).then(
           (res) => callback(null, res),
           (err: unknown) => callback(toServiceError(err)),
         );
@@ -524,53 +562,10 @@ export class AgentDaemon {
       }),
       wipe: unary(async (req) => await this.wipe(req.memberName)),
       reset: unary(async (req) => await this.reset(req.memberName, req.unenroll)),
-      exportData: (call: grpc.ServerWritableStream<{ memberName: string }, DataChunk>) => {
-        void (async () => {
-          try {
-            let cancelled = false;
-            call.on('cancelled', () => (cancelled = true));
-            for await (const chunk of this.exportData(call.request.memberName)) {
-              if (cancelled) return;
-              if (!call.write(chunk)) await new Promise((resolve) => call.once('drain', resolve));
-            }
-            call.end();
-          } catch (err) {
-            call.destroy(toServiceError(err) as unknown as Error);
-          }
-        })();
-      },
-      importData: (call: grpc.ServerReadableStream<DataChunk, AgentStatus>, callback: grpc.sendUnaryData<AgentStatus>) => {
-        // As for restore: a caller that gives up ends the stream with an error, and the half import is deleted.
-        call.on('cancelled', () => call.destroy(new AgentStateError('the caller cancelled the import')));
-        this.importData(call as AsyncIterable<DataChunk>).then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toServiceError(err)),
-        );
-      },
-      restore: (call: grpc.ServerReadableStream<RestoreChunk, AgentStatus>, callback: grpc.sendUnaryData<AgentStatus>) => {
-        // A caller that gives up ends the stream with an error, so the restore cleans up instead of waiting.
-        call.on('cancelled', () => call.destroy(new AgentStateError('the caller cancelled the restore')));
-        this.restoreData(call).then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toServiceError(err)),
-        );
-      },
-      logs: (call: grpc.ServerWritableStream<{ tail: number; follow: boolean }, LogChunk>) => {
-        void (async () => {
-          try {
-            this.requireEnrolled();
-            let cancelled = false;
-            call.on('cancelled', () => (cancelled = true));
-            const offset = await tailOffset(this.layout.logFile, call.request.tail);
-            for await (const data of readLog(this.layout.logFile, offset, call.request.follow, () => cancelled || this.closed)) {
-              if (!call.write({ data })) await new Promise((resolve) => call.once('drain', resolve));
-            }
-            call.end();
-          } catch (err) {
-            call.destroy(toServiceError(err) as unknown as Error);
-          }
-        })();
-      },
+      exportData: serverStream<{ memberName: string }, DataChunk>((req) => this.exportData(req.memberName)),
+      importData: clientStream<DataChunk>('import', (chunks) => this.importData(chunks)),
+      restore: clientStream<RestoreChunk>('restore', (chunks) => this.restoreData(chunks)),
+      logs: serverStream<{ tail: number; follow: boolean }, LogChunk>((req, cancelled) => this.logLines(req.tail, req.follow, cancelled)),
     };
   }
 }

@@ -14,6 +14,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 
+import { syncDir } from '../pki/index.js';
 import type { DataChunk } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { AgentInputError, AgentStateError } from './errors.js';
 
@@ -87,15 +88,6 @@ function safeRelative(path: string): string {
     throw new AgentInputError(`import: refusing file path ${JSON.stringify(path)} (not a plain path inside the data dir)`);
   }
   return norm;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
 }
 
 export interface ImportResult {

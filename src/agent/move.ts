@@ -9,8 +9,7 @@
  * (its data cannot be copied). A failure before the peer URL changed starts the member again where it was;
  * after, the same command resumes (it sees the new peer URL and finishes on the new host).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-
+import { humanizeBytes } from '../base/go-format.js';
 import { ClusterApi, type Member } from '../client/index.js';
 import type { AgentStatus } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { waitHealthy } from './bootstrap.js';
@@ -48,10 +47,6 @@ export interface UpdateMemberResult {
   readonly bytesCopied: number;
   readonly agent: AgentStatus;
   readonly context: ClusterContext;
-}
-
-function humanBytes(n: number): string {
-  return n < 1 << 20 ? `${(n / 1024).toFixed(0)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
 }
 
 export async function updateMemberThroughAgent(opts: UpdateMemberOptions): Promise<UpdateMemberResult> {
@@ -172,11 +167,11 @@ export async function updateMemberThroughAgent(opts: UpdateMemberOptions): Promi
         bytesCopied = bytes;
         if (bytes - said >= 16 << 20) {
           said = bytes;
-          progress(`  ${humanBytes(bytes)} copied`);
+          progress(`  ${humanizeBytes(bytes)} copied`);
         }
       });
       done.push(`data copied to ${to.text}`);
-      progress(`data dir of ${name} copied to ${to.text} (${humanBytes(bytesCopied)})`);
+      progress(`data dir of ${name} copied to ${to.text} (${humanizeBytes(bytesCopied)})`);
       if (peerChanges) {
         await whenHealthy(async () => await new ClusterApi(client).memberUpdate(member.ID, [newPeerUrl]), progress);
         done.push(`peer URL changed to ${newPeerUrl}`);
@@ -193,18 +188,8 @@ export async function updateMemberThroughAgent(opts: UpdateMemberOptions): Promi
       done.push(`member ${name} started on ${to.text}`);
     }
 
+    // Its agent probes /health on the new client URL: healthy there before the old host's copy is deleted.
     const [status] = await waitHealthy(new Map([[name, target]]), opts.timeoutMs, progress);
-    // The member answers on its new client URL before the old host's copy is deleted.
-    const deadline = Date.now() + opts.timeoutMs;
-    for (;;) {
-      try {
-        await client.status(newClientUrl);
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await sleep(300);
-      }
-    }
     if (moving) {
       try {
         if ((await source.status()).memberName === name) await source.reset(name);

@@ -11,7 +11,7 @@
 import { type Permission, Permission_Type, type ResponseHeader, prefixEnd } from '../client/index.js';
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
-import { goJsonString, goQuote } from './go-format.js';
+import { goJsonString, goQuote } from '../base/go-format.js';
 import type { WriteOut } from './output.js';
 import { askPassword } from './password.js';
 

@@ -25,7 +25,7 @@ import { BaseCommand } from './base-command.js';
 import { CtlError } from './ctl-error.js';
 import { type EndpointSource, discoveryFlags, endpointSourceOf } from './discovery.js';
 import { ExitCode } from './exit-codes.js';
-import { GoParseError, goParseInt, parseGoDuration } from './go-format.js';
+import { GoParseError, goParseInt, parseGoDuration } from '../base/go-format.js';
 import { type WriteOut, writeOutFormats } from './output.js';
 import { askPassword, closePasswordInput } from './password.js';
 

@@ -15,7 +15,7 @@ import { Args } from '@oclif/core';
 
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
-import { GoParseError, goParseInt } from './go-format.js';
+import { GoParseError, goParseInt } from '../base/go-format.js';
 
 /**
  * The `<key> [range_end]` arguments of get, del and watch. ignoreStdin: oclif would otherwise fill a

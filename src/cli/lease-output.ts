@@ -19,7 +19,7 @@ import type {
 } from '../client/index.js';
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
-import { GoParseError, goJsonString, goParseInt, goQuote } from './go-format.js';
+import { GoParseError, goJsonString, goParseInt, goQuote } from '../base/go-format.js';
 import { type WriteOut, jsonHeaderOnly } from './output.js';
 
 /** The formats the lease commands print (etcdctl refuses `table` for them). */

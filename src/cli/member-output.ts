@@ -27,7 +27,7 @@ import {
 } from '../client/index.js';
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
-import { GoParseError, goJsonString, goQuote } from './go-format.js';
+import { GoParseError, goJsonString, goQuote } from '../base/go-format.js';
 import { type WriteOut, int, jsonHeader, obj, renderEtcdTable } from './output.js';
 
 const text = (lines: readonly string[]): Buffer => Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');

@@ -20,7 +20,7 @@ import type {
   StatusResponse,
   TxnResponse,
 } from '../client/index.js';
-import { goDuration, goJsonString, goQuote, humanizeBytes } from './go-format.js';
+import { goDuration, goJsonString, goQuote, humanizeBytes } from '../base/go-format.js';
 
 export const writeOutFormats = ['simple', 'json', 'fields', 'table'] as const;
 export type WriteOut = (typeof writeOutFormats)[number];

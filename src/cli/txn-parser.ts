@@ -22,7 +22,7 @@
 import { type Compare, type CompareTarget, type RequestOp, compare, isCompareOp } from '../client/index.js';
 import { CtlError } from './ctl-error.js';
 import { ExitCode } from './exit-codes.js';
-import { GoParseError, goParseInt, goQuote, scanGoQuoted } from './go-format.js';
+import { GoParseError, goParseInt, goQuote, scanGoQuoted } from '../base/go-format.js';
 import { type DelOptions, type GetOptions, type PutFlagOptions, delSpec, getSpec, opOf, putSpec } from './kv-options.js';
 
 export type TxnSpec = { compares: Compare[]; success: RequestOp[]; failure: RequestOp[] };

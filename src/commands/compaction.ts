@@ -4,7 +4,7 @@ import type { CompactionResponse } from '../client/index.js';
 import { ClientCommand } from '../cli/client-command.js';
 import { CtlError } from '../cli/ctl-error.js';
 import { ExitCode } from '../cli/exit-codes.js';
-import { GoParseError, goParseInt } from '../cli/go-format.js';
+import { GoParseError, goParseInt } from '../base/go-format.js';
 import { jsonHeaderOnly } from '../cli/output.js';
 
 export type CompactionResult = CompactionResponse & { readonly revision: bigint };

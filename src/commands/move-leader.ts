@@ -4,7 +4,7 @@ import { ClientError, ClusterApi, type MoveLeaderResponse } from '../client/inde
 import { ClientCommand } from '../cli/client-command.js';
 import { CtlError } from '../cli/ctl-error.js';
 import { ExitCode } from '../cli/exit-codes.js';
-import { GoParseError } from '../cli/go-format.js';
+import { GoParseError } from '../base/go-format.js';
 import { checkChangeWriteOut, goParseUint16, jsonMoveLeader, printMoveLeader } from '../cli/member-output.js';
 
 export type MoveLeaderResult = { readonly leader: bigint; readonly target: bigint; readonly response: MoveLeaderResponse };

@@ -12,7 +12,7 @@ import {
 import { type ClientFlags, ClientCommand, hexFlag, int64Flag } from '../cli/client-command.js';
 import { CtlError } from '../cli/ctl-error.js';
 import { ExitCode } from '../cli/exit-codes.js';
-import { GoParseError, goParseInt, goQuote, scanGoQuoted } from '../cli/go-format.js';
+import { GoParseError, goParseInt, goQuote, scanGoQuoted } from '../base/go-format.js';
 import { keyRangeArgs } from '../cli/kv-options.js';
 import { type WriteOut, jsonHeader, jsonKv, obj, tableNotSupported } from '../cli/output.js';
 import { stdinLines } from '../cli/stdin.js';

@@ -12,7 +12,7 @@ import {
   humanizeBytes,
   parseGoDuration,
   scanGoQuoted,
-} from '../../src/cli/go-format.js';
+} from '../../src/base/go-format.js';
 
 const b = (...bytes: number[]): Buffer => Buffer.from(bytes);
 

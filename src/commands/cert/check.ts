@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../../cli/base-command.js';
 import { ExitCode } from '../../cli/exit-codes.js';
-import { GoParseError, parseGoDuration } from '../../cli/go-format.js';
+import { GoParseError, parseGoDuration } from '../../base/go-format.js';
 import { defaultEndpoint } from '../../client/index.js';
 import { type EndpointCheck, checkEndpoint, checkLines } from '../../pki/index.js';
 

@@ -4,7 +4,7 @@ import { ClientError, LeaseApi, type LeaseGrantResponse } from '../../client/ind
 import { ClientCommand } from '../../cli/client-command.js';
 import { CtlError } from '../../cli/ctl-error.js';
 import { ExitCode } from '../../cli/exit-codes.js';
-import { GoParseError, goParseInt } from '../../cli/go-format.js';
+import { GoParseError, goParseInt } from '../../base/go-format.js';
 import { jsonGrant, printGrant } from '../../cli/lease-output.js';
 import { tableNotSupported } from '../../cli/output.js';
 

@@ -3,7 +3,7 @@ import { fieldsHeader, json, jsonResponse, render } from '../../cli/auth-output.
 import { ClientCommand } from '../../cli/client-command.js';
 import { CtlError } from '../../cli/ctl-error.js';
 import { ExitCode } from '../../cli/exit-codes.js';
-import { goQuote } from '../../cli/go-format.js';
+import { goQuote } from '../../base/go-format.js';
 
 export type RoleListResult = AuthRoleListResponse;
 

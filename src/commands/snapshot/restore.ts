@@ -3,7 +3,7 @@ import { Args, Flags } from '@oclif/core';
 
 import { levelLogger } from '../../base/logger.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { humanizeBytes } from '../../cli/go-format.js';
+import { humanizeBytes } from '../../base/go-format.js';
 import { type RestoreReport, restoreSnapshot } from '../../server/index.js';
 
 export type SnapshotRestoreResult = {

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 
 import { BaseCommand } from '../../cli/base-command.js';
-import { humanizeBytes } from '../../cli/go-format.js';
+import { humanizeBytes } from '../../base/go-format.js';
 import { renderEtcdTable } from '../../cli/output.js';
 import { type SnapshotFileStatus, snapshotFileStatus } from '../../server/index.js';
 
