@@ -6,7 +6,8 @@
 // (anything starting with '-') goes to node, e.g.
 //   npm test -- --test-name-pattern=election
 //   node scripts/run-tests.mjs test/raft --test-only
-// Output is TAP unless --test-reporter is given, so the run ends with node's `# pass N` / `# fail N` lines.
+// Output is TAP unless --test-reporter is given, ending with node's `# pass N` / `# fail N` lines and then
+// a list of the failed tests with their errors (none when all pass).
 // The exit code is node's: non-zero when any test fails.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -41,7 +42,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-if (!nodeArgs.some((arg) => arg.startsWith('--test-reporter'))) nodeArgs.push('--test-reporter=tap');
+// TAP on stdout, then every failure again at the very end (failures-reporter.mjs), where a log tail sees it.
+if (!nodeArgs.some((arg) => arg.startsWith('--test-reporter'))) {
+  nodeArgs.push(
+    '--test-reporter=tap',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'scripts/failures-reporter.mjs')}`,
+    '--test-reporter-destination=stdout',
+  );
+}
 
 const child = spawn(
   process.execPath,

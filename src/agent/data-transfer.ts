@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 
-import { syncDir } from '../pki/index.js';
+import { syncDir } from '../base/node-fs.js';
 import type { DataChunk } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { AgentInputError, AgentStateError } from './errors.js';
 

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+import { syncDir } from '../base/node-fs.js';
 import { PkiExistsError, PkiNotFoundError } from './errors.js';
 
 /** Private keys: readable by their owner only. */
@@ -19,16 +20,6 @@ export const pkiDirMode = 0o700;
 /** Creates the directory (owner-only) if it does not exist; an existing one keeps its permissions. */
 export async function ensureDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: pkiDirMode });
-}
-
-/** fsync of a directory, so that names created or renamed in it are durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Writes `data` to a fresh temporary file next to `path`, with `mode`, synced; returns its name. */

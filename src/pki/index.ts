@@ -30,4 +30,4 @@ export { type CertificateListEntry, type KeyState, listCertificates } from './li
 export { type Profile, caCertFile, caKeyFile, maxDays, profiles } from './names.js';
 export { certificateLines, checkLines, daysLeftText, listHeader, listRow, profileText, sanText, shortTime } from './render.js';
 // Crash-safe writes of key material, also used by the agent for the files it installs.
-export { certFileMode, ensureDir, exists, keyFileMode, replaceFile, syncDir } from './files.js';
+export { certFileMode, ensureDir, exists, keyFileMode, replaceFile } from './files.js';

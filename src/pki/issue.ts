@@ -15,7 +15,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 import { PkiExistsError, PkiFormatError, PkiInputError, PkiMismatchError, PkiNotFoundError } from './errors.js';
-import { certFileMode, ensureDir, exists, keyFileMode, readTextFile, replaceFile, syncDir, writeNewFile } from './files.js';
+import { certFileMode, ensureDir, exists, keyFileMode, readTextFile, replaceFile, writeNewFile } from './files.js';
+import { syncDir } from '../base/node-fs.js';
 import { loadCa, type LoadedCa } from './ca.js';
 import { type CertificateInfo, describeCertificate, hostsNotCovered, oneLineName, opensslDate, parseCertificates } from './inspect.js';
 import {

@@ -42,7 +42,8 @@ import {
   decodeConfChange,
   encodeConfChange,
 } from '../raft/index.js';
-import { Snapshotter, syncDir } from '../snap/index.js';
+import { syncDir } from '../../base/node-fs.js';
+import { Snapshotter } from '../snap/index.js';
 import { Wal, encodeWalMetadata } from '../wal/index.js';
 import { clusterIdFor, idHex, memberIdFor } from './ids.js';
 import { writeConfState } from './bootstrap.js';

@@ -44,7 +44,8 @@ import {
 import type { DeliveryReports, PeerHandler, SnapshotPayload } from '../peer/types.js';
 import { Backend } from '../mvcc/backend.js';
 import { KvStore } from '../mvcc/kvstore.js';
-import { Snapshotter, syncDir } from '../snap/index.js';
+import { syncDir } from '../../base/node-fs.js';
+import { Snapshotter } from '../snap/index.js';
 import { Wal } from '../wal/index.js';
 import { type ServerConfig, urlString } from './config.js';
 import { DataDirError, ServerStoppedError } from './errors.js';

@@ -2,4 +2,3 @@
 export { Snapshotter, decodeSnapFile, encodeSnapFile, parseSnapName, snapName } from './snapshotter.js';
 export type { SnapFileInfo, SnapshotterOptions } from './snapshotter.js';
 export { SnapCrcMismatchError, SnapDecodeError, SnapEmptyError } from './errors.js';
-export { syncDir } from './sync-dir.js';

@@ -18,7 +18,7 @@ import { type Logger, noopLogger } from '../../base/logger.js';
 import { ProtoReader, ProtoWriter, decodeSnapshot, encodeSnapshot } from '../raft/codec.js';
 import type { Snapshot } from '../raft/raftpb.js';
 import { SnapCrcMismatchError, SnapDecodeError, SnapEmptyError } from './errors.js';
-import { syncDir } from './sync-dir.js';
+import { syncDir } from '../../base/node-fs.js';
 
 export interface SnapshotterOptions {
   readonly logger?: Logger;

@@ -1,7 +1,7 @@
 /**
  * fsync of a directory: makes the entries created or renamed in it durable (a file's own fsync does not cover
- * its name). Needed after every rename that the data dir relies on after a crash (snapshots, restored dirs,
- * received backends).
+ * its name). Needed after every rename that must survive a crash: snapshots, restored or received data dirs,
+ * certificates and keys.
  */
 import { open } from 'node:fs/promises';
 
