@@ -114,13 +114,21 @@ type UnaryMethod<Req, Res> = {
 
 type ReadyState = 'ready' | 'failed' | 'timeout';
 
-const { READY, TRANSIENT_FAILURE, SHUTDOWN } = grpc.connectivityState;
+const { CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN } = grpc.connectivityState;
 
 const channelOptions: grpc.ChannelOptions = {
   // etcd's client accepts responses of any size (a `get --prefix` can be large); grpc-js' default is 4 MiB.
   'grpc.max_receive_message_length': -1,
   // No DNS TXT lookups for service configs: host names resolve through the system resolver only.
   'grpc.service_config_disable_resolution': 1,
+  // Each client's connections are its own: grpc-js otherwise shares one connection (and its reconnect backoff)
+  // between every channel of the process to the same target, so one client's retries against a stopped member
+  // would keep another client's first call after the member's return waiting out a backoff it never chose.
+  'grpc.use_local_subchannel_pool': 1,
+  // A member that was down comes back within about a second, however long it was gone: grpc's default backoff
+  // grows to 120 s between attempts, so a watch or a long-lived client would resume minutes after a restart.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
 };
 
 /** One endpoint's channel. */
@@ -153,16 +161,24 @@ class Connection {
   /**
    * Waits until the channel is READY, has failed to connect (TRANSIENT_FAILURE: refused, reset, no route), or the
    * deadline passes while it is still connecting (an address that never answers).
+   *
+   * A failure found on arrival is an earlier call's: the endpoint may be back since. The channel stays in
+   * TRANSIENT_FAILURE while it retries (grpc's "sticky" failure) and turns READY when a retry connects, so that
+   * failure is waited on until the deadline; a retry comes at least every max_reconnect_backoff_ms. A failure
+   * after a connection attempt seen during this wait is reported at once (a refused port fails fast).
    */
   waitReady(deadline: number): Promise<ReadyState> {
     const channel = this.client.getChannel();
+    let attempted = false;
     return new Promise((resolve) => {
       const check = (): void => {
         const state = channel.getConnectivityState(true);
         if (state === READY) return resolve('ready');
-        if (state === TRANSIENT_FAILURE || state === SHUTDOWN) return resolve('failed');
-        if (Date.now() >= deadline) return resolve('timeout');
-        channel.watchConnectivityState(state, deadline, (err) => (err ? resolve('timeout') : check()));
+        if (state === SHUTDOWN || (state === TRANSIENT_FAILURE && attempted)) return resolve('failed');
+        if (state === CONNECTING) attempted = true;
+        const expired = (): void => resolve(state === TRANSIENT_FAILURE ? 'failed' : 'timeout');
+        if (Date.now() >= deadline) return expired();
+        channel.watchConnectivityState(state, deadline, (err) => (err ? expired() : check()));
       };
       check();
     });

@@ -337,8 +337,10 @@ describe('watch end to end', { timeout: 120_000 }, () => {
         await r.ours.waitFor('history', (o) => o.includes(r.k.history));
       }
       for (const x of interactive) await x.waitFor('history', (o) => o.includes(Buffer.from([0xff, 0x00, 0x41]).toString('base64')));
-      await c.put(`${p}end`, 'live');
+      // c first: every watch sees it, and the ones that see `end` too print it before, so waiting for each
+      // case's marker waits for all its live events.
       await c.put(`${p}c`, 'l');
+      await c.put(`${p}end`, 'live');
       for (const r of runs) {
         await r.theirs.waitFor('the live event', (o) => o.includes(r.k.live));
         await r.ours.waitFor('the live event', (o) => o.includes(r.k.live));
@@ -404,7 +406,9 @@ describe('watch end to end', { timeout: 120_000 }, () => {
           assert.equal(r.done, false);
           return (r.value as WatchResponse).events.map((e) => e.kv?.value.toString() ?? '');
         };
-        await sleep(200); // both created
+        // Both created before the first put (a watch "from now" would miss it otherwise).
+        for (let i = 0; i < 100 && (w.id === undefined || quiet.id === undefined); i++) await sleep(50);
+        assert.ok(w.id !== undefined && quiet.id !== undefined, 'both watches created within 5 s');
         await kv.put('rs/1', 'before');
         assert.deepEqual(await values(it), ['before']);
         await node.stop();
