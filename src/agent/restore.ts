@@ -242,6 +242,9 @@ async function checkMembers(ctx: ClusterContext, agents: ReadonlyMap<string, Age
         else {
           const problem = formatProblem(format, s.runtime, a.member);
           if (problem !== undefined) problems.push(problem);
+          else if (format === 'bbolt' && s.restoreTools.length === 0) {
+            problems.push(`${a.member}: agent ${a.address} has neither etcdutl nor etcdctl on its PATH to restore a real etcd's (bbolt) snapshot with: install them on that host (Debian: apt install etcd-client)`);
+          }
           statuses.set(a.member, s);
         }
       } catch (err) {
