@@ -20,7 +20,7 @@ import type { AgentStatus, NodeSpec } from '../proto/gen/kvctl/agent/v1/agent.js
 import type { AgentConnection } from './client.js';
 import { type ClusterContext, contextPkiDir, kvctlHome, loadContext, saveContext } from './context.js';
 import { PlanError, StepError } from './errors.js';
-import { type ClusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
+import { type ClusterPkiFiles, clusterPkiFiles, connectAgent, ensureClusterPki, memberTls } from './fleet.js';
 import { startLocalAgents } from './local.js';
 import { type ClusterPlan, type MemberPlan, agentAddress, checkPlan, clientUrl, initialCluster, memberCertificateHosts, memberSpec, peerUrl, planWarnings } from './plan.js';
 import { renderTemplate } from './render.js';
@@ -47,8 +47,11 @@ export function localClusterDir(clusterName: string): string {
   return join(kvctlHome(), 'local', clusterName);
 }
 
-/** The plan as text, and each member's env file as its agent would render it (`--dry-run`). */
-export function renderPlan(plan: ClusterPlan): string {
+/**
+ * The plan as text, and each member's env file as its agent would render it (`--dry-run`). `token`: the initial
+ * cluster token, from dryRunToken.
+ */
+export function renderPlan(plan: ClusterPlan, token: string): string {
   checkPlan(plan);
   const lines = [
     `cluster ${plan.clusterName}: ${plan.members.length} members, runtime ${plan.runtime}${plan.runtime === 'docker' ? ` (image ${plan.image})` : ''}, ${plan.tls ? 'TLS with a kvctl CA' : 'plain http'}, bootstrap ${describeMode(plan)}`,
@@ -57,7 +60,8 @@ export function renderPlan(plan: ClusterPlan): string {
   ];
   const placeholderTls = plan.tls ? { caPem: '(issued at bootstrap)', certPem: '(issued at bootstrap)', keyPem: '(issued at bootstrap)' } : undefined;
   for (const m of plan.members) {
-    const spec = memberSpec(plan, m, placeholderTls !== undefined ? { client: placeholderTls, peer: placeholderTls } : undefined, 'new', initialCluster(plan));
+    const tls = placeholderTls !== undefined ? { client: placeholderTls, peer: placeholderTls } : undefined;
+    const spec = memberSpec(plan, m, { state: 'new', initialCluster: initialCluster(plan), token, tls });
     lines.push(`# member ${m.name}: agent ${agentAddress(m)}, client ${clientUrl(plan, m)}; <agent-dir>/member/etcd.env:`);
     lines.push(renderTemplate('etcd.env', envValues(spec, memberLayout('<agent-dir>'), m.name)), '');
   }
@@ -78,6 +82,15 @@ function describeMode(plan: ClusterPlan): string {
 /** `kvctl-<cluster>-<first 8 hex digits of the CA certificate's SHA-256>`: unique per cluster, stable across reruns. */
 export async function clusterTokenFor(clusterName: string, pki: ClusterPkiFiles): Promise<string> {
   return `kvctl-${clusterName}-${createHash('sha256').update(await readFile(pki.ca)).digest('hex').slice(0, 8)}`;
+}
+
+/** The token a bootstrap would use: the real one when the cluster's CA exists (a rerun), else how it is made. */
+export async function dryRunToken(clusterName: string): Promise<string> {
+  try {
+    return await clusterTokenFor(clusterName, clusterPkiFiles(contextPkiDir(clusterName)));
+  } catch {
+    return `kvctl-${clusterName}-<first 8 hex digits of the SHA-256 of the CA it creates>`;
+  }
 }
 
 /**
@@ -185,11 +198,11 @@ export async function bootstrapCluster(opts: BootstrapOptions): Promise<Bootstra
     const srvNames = await preflightMode(plan, progress);
     const pki: ClusterPkiFiles = await ensureClusterPki(contextPkiDir(plan.clusterName), plan.clusterName);
     // The initial cluster token is derived from the CA, so a rerun renders the same spec for each member.
-    const tokenPlan = { ...plan, clusterToken: await clusterTokenFor(plan.clusterName, pki) };
+    const token = await clusterTokenFor(plan.clusterName, pki);
     const specs = new Map<string, NodeSpec>();
     for (const m of plan.members) {
       const tls = plan.tls ? await memberTls(pki.dir, m.name, hostsOf(m, srvNames)) : undefined;
-      specs.set(m.name, memberSpec(tokenPlan, m, tls, 'new', initialCluster(plan)));
+      specs.set(m.name, memberSpec(plan, m, { state: 'new', initialCluster: initialCluster(plan), token, tls }));
     }
     done.push(`certificates in ${pki.dir}`);
     progress(`certificates ready in ${pki.dir}`);

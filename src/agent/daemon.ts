@@ -36,7 +36,7 @@ import { probeHealth } from './health.js';
 import { type Launcher, ProcessLauncher, memberIdentity } from './launcher.js';
 import { readLog, tailOffset } from './logs.js';
 import { parseEnvFile, renderTemplate } from './render.js';
-import { beforeRestoreDir, restoreMemberData, restoreWorkDir, restoredDir } from './restore-data.js';
+import { beforeRestoreDir, etcdRestoreTools, restoreMemberData, restoreWorkDir, restoredDir } from './restore-data.js';
 import { type MemberLayout, checkSpec, envValues, memberLayout, memberPkiFiles, sameSpec } from './spec.js';
 import { type AgentState, loadState, saveState } from './state.js';
 import { Supervisor } from './supervisor.js';
@@ -463,6 +463,7 @@ export class AgentDaemon {
       configDir: spec !== undefined ? this.layout.configDir : '',
       restartInMs: sup?.restartInMs ?? 0,
       logFile: this.layout.logFile,
+      restoreTools: etcdRestoreTools.filter((tool) => onPath(tool) !== undefined),
     };
   }
 

@@ -70,11 +70,13 @@ export function portOf(url: string | undefined, fallback: number): number {
   return p === '' ? fallback : Number(p);
 }
 
-/** The plan of one member joining the context's cluster (added, or moved): static, with the context's settings. */
-export async function joiningPlan(ctx: ClusterContext, member: MemberPlan): Promise<ClusterPlan> {
-  return {
+/**
+ * The plan of one member joining the context's cluster (added, or moved): static, with the context's settings,
+ * and the cluster's initial token.
+ */
+export async function joiningPlan(ctx: ClusterContext, member: MemberPlan): Promise<{ plan: ClusterPlan; token: string }> {
+  const plan: ClusterPlan = {
     clusterName: ctx.name,
-    clusterToken: await clusterTokenFor(ctx.name, clusterPkiFiles(contextPkiDir(ctx.name))),
     tls: ctx.tls !== undefined,
     runtime: ctx.runtime,
     image: ctx.image ?? '',
@@ -82,6 +84,7 @@ export async function joiningPlan(ctx: ClusterContext, member: MemberPlan): Prom
     members: [member],
     settings: ctx.settings ?? {},
   };
+  return { plan, token: await clusterTokenFor(ctx.name, clusterPkiFiles(contextPkiDir(ctx.name))) };
 }
 
 export interface AddMemberOptions {
@@ -119,7 +122,7 @@ export async function addMemberThroughAgent(opts: AddMemberOptions): Promise<Add
       agentPort,
     };
     const pki = clusterPkiFiles(contextPkiDir(ctx.name));
-    const plan = await joiningPlan(ctx, planned);
+    const { plan, token } = await joiningPlan(ctx, planned);
     const newPeerUrl = peerUrl(plan, planned);
 
     // Checks, before anything changes.
@@ -173,7 +176,7 @@ export async function addMemberThroughAgent(opts: AddMemberOptions): Promise<Add
       .map((m) => (m.ID === added.ID ? `${name}=${newPeerUrl}` : m.peerURLs.map((u) => `${m.name}=${u}`).join(',')))
       .filter((s) => !s.startsWith('='))
       .join(',');
-    await conn.configure(memberSpec(plan, planned, tls, 'existing', cluster));
+    await conn.configure(memberSpec(plan, planned, { state: 'existing', initialCluster: cluster, token, tls }));
     await conn.start();
     done.push(`member ${name} started`);
     progress(`member ${name} started by its agent; waiting until it is in sync to promote it`);

@@ -81,7 +81,7 @@ export async function updateMemberThroughAgent(opts: UpdateMemberOptions): Promi
       peerPort: opts.peerPort ?? portOf(member.peerURLs[0], 2380),
       agentPort: to.port,
     };
-    const plan = await joiningPlan(ctx, planned);
+    const { plan, token } = await joiningPlan(ctx, planned);
     const newPeerUrl = peerUrl(plan, planned);
     const newClientUrl = clientUrl(plan, planned);
     const taken = members.find((m) => m.ID !== member.ID && m.peerURLs.includes(newPeerUrl));
@@ -124,7 +124,7 @@ export async function updateMemberThroughAgent(opts: UpdateMemberOptions): Promi
       .map((m) => (m.ID === member.ID ? `${name}=${newPeerUrl}` : m.peerURLs.map((u) => `${m.name}=${u}`).join(',')))
       .filter((s) => s !== '' && !s.startsWith('='))
       .join(',');
-    const spec = memberSpec(plan, planned, tls, 'existing', cluster);
+    const spec = memberSpec(plan, planned, { state: 'existing', initialCluster: cluster, token, tls });
     const peerChanges = !member.peerURLs.includes(newPeerUrl);
     let bytesCopied = 0;
 

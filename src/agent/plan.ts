@@ -23,7 +23,6 @@ export type BootstrapMode =
 
 export interface ClusterPlan {
   readonly clusterName: string;
-  readonly clusterToken: string;
   readonly tls: boolean;
   readonly runtime: string;
   readonly image: string;
@@ -130,8 +129,20 @@ export interface MemberTls {
   readonly peer: TlsFiles;
 }
 
-/** The spec of one member. `state`: "new" at bootstrap, "existing" for a member added later. */
-export function memberSpec(plan: ClusterPlan, m: MemberPlan, tls: MemberTls | undefined, state: 'new' | 'existing', cluster: string): NodeSpec {
+/** How a member starts: what etcd's --initial-cluster* flags say, and its certificates. */
+export interface MemberStart {
+  /** "new" at bootstrap (and restore), "existing" for a member added or moved later. */
+  readonly state: 'new' | 'existing';
+  /** `name=peer-url,...`; unused at a discovery or DNS SRV bootstrap, where the members find each other. */
+  readonly initialCluster: string;
+  /** --initial-cluster-token: clusterTokenFor (derived from the cluster's CA), or a restore's new one. */
+  readonly token: string;
+  readonly tls: MemberTls | undefined;
+}
+
+/** The spec of one member. */
+export function memberSpec(plan: ClusterPlan, m: MemberPlan, start: MemberStart): NodeSpec {
+  const { state, tls } = start;
   const scheme = plan.tls ? 'https' : 'http';
   const mode = plan.mode;
   return {
@@ -142,9 +153,9 @@ export function memberSpec(plan: ClusterPlan, m: MemberPlan, tls: MemberTls | un
     advertiseClientUrls: [clientUrl(plan, m)],
     listenPeerUrls: [`${scheme}://${listenHost(m.host)}:${m.peerPort}`],
     initialAdvertisePeerUrls: [peerUrl(plan, m)],
-    initialCluster: mode.kind === 'static' || state === 'existing' ? cluster : '',
+    initialCluster: mode.kind === 'static' || state === 'existing' ? start.initialCluster : '',
     initialClusterState: state,
-    initialClusterToken: plan.clusterToken,
+    initialClusterToken: start.token,
     discovery: mode.kind === 'discovery' && state === 'new' ? mode.url : '',
     discoverySrv: mode.kind === 'dns-srv' && state === 'new' ? mode.domain : '',
     discoverySrvName: mode.kind === 'dns-srv' && state === 'new' ? mode.serviceName : '',

@@ -152,8 +152,11 @@ function checkFormatFits(format: SnapshotFormat, spec: NodeSpec, target: Restore
   }
 }
 
+/** etcd's tools that restore a bbolt snapshot into a data dir, preferred first (etcdctl's restore is deprecated in 3.5). */
+export const etcdRestoreTools = ['etcdutl', 'etcdctl'] as const;
+
 function restoreTool(target: RestoreTarget): { file: string; name: string } | undefined {
-  for (const name of ['etcdutl', 'etcdctl']) {
+  for (const name of etcdRestoreTools) {
     const file = target.findTool(name);
     if (file !== undefined) return { file, name };
   }

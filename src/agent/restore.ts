@@ -217,7 +217,6 @@ async function restoreSpec(ctx: ClusterContext, agent: ContextAgent, status: Age
   };
   const plan: ClusterPlan = {
     clusterName: ctx.name,
-    clusterToken: token,
     tls: ctx.tls !== undefined,
     runtime: status.runtime,
     image: ctx.image ?? '',
@@ -226,7 +225,7 @@ async function restoreSpec(ctx: ClusterContext, agent: ContextAgent, status: Age
     settings: ctx.settings ?? {},
   };
   const tls = plan.tls ? await memberTls(contextPkiDir(ctx.name), m.name, memberCertificateHosts(m.host)) : undefined;
-  return memberSpec(plan, m, tls, 'new', initialCluster);
+  return memberSpec(plan, m, { state: 'new', initialCluster, token, tls });
 }
 
 /** Every agent's status, checked: it answers, runs the member the context names, with URLs and a runtime that fits. */
@@ -242,6 +241,9 @@ async function checkMembers(ctx: ClusterContext, agents: ReadonlyMap<string, Age
         else {
           const problem = formatProblem(format, s.runtime, a.member);
           if (problem !== undefined) problems.push(problem);
+          else if (format === 'bbolt' && s.restoreTools.length === 0) {
+            problems.push(`${a.member}: agent ${a.address} has neither etcdutl nor etcdctl on its PATH to restore a real etcd's (bbolt) snapshot with: install them on that host (Debian: apt install etcd-client)`);
+          }
           statuses.set(a.member, s);
         }
       } catch (err) {

@@ -10,7 +10,6 @@ import { newNonce, newToken, sameSecret, tokenProof } from '../../src/agent/trus
 
 const plan = (over: Partial<ClusterPlan> = {}): ClusterPlan => ({
   clusterName: 'c',
-  clusterToken: 'kvctl-c-12345678',
   tls: false,
   runtime: 'kvctl',
   image: '',
@@ -28,7 +27,7 @@ describe('render', () => {
 
   test('the env file template renders etcd variables and parses back', () => {
     const p = plan();
-    const spec = memberSpec(p, p.members[0] as never, undefined, 'new', initialCluster(p));
+    const spec = memberSpec(p, p.members[0] as never, { state: 'new', initialCluster: initialCluster(p), token: 'kvctl-c-12345678', tls: undefined });
     const text = renderTemplate('etcd.env', envValues(spec, memberLayout('/var/lib/a'), 'a1'));
     const env = parseEnvFile(text);
     assert.equal(env.get('ETCD_NAME'), 'm1');
@@ -41,12 +40,12 @@ describe('render', () => {
 
   test('discovery and DNS SRV specs carry no initial cluster', () => {
     const d = plan({ mode: { kind: 'discovery', url: 'http://127.0.0.9:2379/v2/keys/_etcd/registry/t' } });
-    const spec = memberSpec(d, d.members[1] as never, undefined, 'new', initialCluster(d));
+    const spec = memberSpec(d, d.members[1] as never, { state: 'new', initialCluster: initialCluster(d), token: 'kvctl-c-12345678', tls: undefined });
     const env = parseEnvFile(renderTemplate('etcd.env', envValues(spec, memberLayout('/x'), 'a')));
     assert.equal(env.get('ETCD_DISCOVERY'), 'http://127.0.0.9:2379/v2/keys/_etcd/registry/t');
     assert.equal(env.has('ETCD_INITIAL_CLUSTER'), false);
     const s = plan({ mode: { kind: 'dns-srv', domain: 'example.test', serviceName: '', dnsServer: '127.0.0.1:5353' } });
-    const srv = parseEnvFile(renderTemplate('etcd.env', envValues(memberSpec(s, s.members[0] as never, undefined, 'new', ''), memberLayout('/x'), 'a')));
+    const srv = parseEnvFile(renderTemplate('etcd.env', envValues(memberSpec(s, s.members[0] as never, { state: 'new', initialCluster: '', token: 'kvctl-c-12345678', tls: undefined }), memberLayout('/x'), 'a')));
     assert.equal(srv.get('ETCD_DISCOVERY_SRV'), 'example.test');
     assert.equal(srv.get('ETCD_DNS_SERVER'), '127.0.0.1:5353');
   });
@@ -54,7 +53,7 @@ describe('render', () => {
 
 describe('spec checks', () => {
   const p = plan();
-  const good = memberSpec(p, p.members[0] as never, undefined, 'new', initialCluster(p));
+  const good = memberSpec(p, p.members[0] as never, { state: 'new', initialCluster: initialCluster(p), token: 'kvctl-c-12345678', tls: undefined });
   test('a good spec passes', () => {
     assert.equal(checkSpec(good, ['kvctl']), good);
   });

@@ -313,8 +313,14 @@ describe('--local: agents started and stopped by the CLI', { timeout: 200_000 },
     const dry = ok(await run(['cluster', 'bootstrap', '--static', '--local', '2', ...ports, '--dry-run']), 'dry run');
     assert.match(dry.stdout, /warning: an even-sized cluster \(2\)/);
     assert.match(dry.stdout, /^ETCD_INITIAL_CLUSTER=m1=https:\/\/127\.0\.0\.1:\d+,m2=https:\/\/127\.0\.0\.2:\d+$/m);
+    assert.match(dry.stdout, /^ETCD_INITIAL_CLUSTER_TOKEN=kvctl-default-<first 8 hex digits of the SHA-256 of the CA it creates>$/m);
     assert.equal(existsSync(join(home, 'local')), false, 'a dry run starts nothing');
     ok(await run(['cluster', 'bootstrap', '--static', '--local', '2', ...ports]), 'bootstrap --local');
+    // Once the CA exists, a dry run shows the token the members were given.
+    const token = /^ETCD_INITIAL_CLUSTER_TOKEN=(kvctl-default-[0-9a-f]{8})$/m.exec(readFileSync(join(home, 'local', 'default', 'm1', 'member', 'etcd.env'), 'utf8'))?.[1];
+    assert.ok(token !== undefined, 'the token is in the env file');
+    const rerun = ok(await run(['cluster', 'bootstrap', '--static', '--local', '2', ...ports, '--dry-run']), 'dry run after bootstrap');
+    assert.match(rerun.stdout, new RegExp(`^ETCD_INITIAL_CLUSTER_TOKEN=${token}$`, 'm'));
     ok(await run(['put', 'k', 'v']), 'put');
     const add = ok(await run(['member', 'add', 'm3', '--local']), 'member add --local');
     assert.match(add.stderr, /agent m3 started .* on 127\.0\.0\.3:/);

@@ -5,12 +5,13 @@
 //   (3 members, new ids, new cluster id), read by the real etcdctl with the context's certificates, with the
 //   old data dirs kept as `.before-restore`; the same restore run again works too;
 // - real etcd 3.4 runtime: a kvctl-format snapshot is refused before anything is stopped; a snapshot saved
-//   by the real etcdctl (a bbolt file) is restored by the agents with etcd's own tool.
+//   by the real etcdctl (a bbolt file) is refused, with nothing stopped, while one agent's host has neither
+//   etcdutl nor etcdctl, and then restored by the agents with etcd's own tool.
 // Every agent and member is stopped at the end, even on failure (test/support/agents.ts).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { noopLogger } from '../../src/base/logger.js';
@@ -18,6 +19,7 @@ import { snapshotChunks } from '../../src/server/kvserver/snapshot-stream.js';
 import { Backend } from '../../src/server/mvcc/backend.js';
 import { KvStore } from '../../src/server/mvcc/kvstore.js';
 import { type Harness, TOKEN, harness, memberArgs, ok, status } from '../support/agent-harness.js';
+import type { TestAgent } from '../support/agents.js';
 import { reapDir } from '../support/reaper.js';
 
 type Member = { id: string; name: string };
@@ -55,6 +57,16 @@ async function write(h: Harness, endpoint: string, ops: readonly string[]): Prom
     if (op.startsWith('-')) ok(await h.ctl(endpoint, ['del', op.slice(1)]), `del ${op}`);
     else ok(await h.ctl(endpoint, ['put', op.split('=')[0] as string, op.split('=')[1] as string]), `put ${op}`);
   }
+}
+
+/** A PATH that finds the real etcd and nothing else (no etcdctl, no etcdutl). */
+function onlyEtcdOnPath(dir: string): string {
+  const bin = join(dir, 'only-etcd');
+  mkdirSync(bin);
+  const etcd = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'etcd')).find((f) => existsSync(f));
+  assert.ok(etcd !== undefined, 'etcd is on PATH');
+  symlinkSync(etcd, join(bin, 'etcd'));
+  return bin;
 }
 
 const wanted = { 'dr/a': '1', 'dr/b': '2', 'dr/c': '3' };
@@ -186,6 +198,18 @@ describe('cluster restore (real etcd 3.4 runtime)', { timeout: 200_000 }, () => 
     assert.notEqual(wrongFormat.code, 0);
     assert.match(wrongFormat.stderr, /member m1 runs a real etcd \(runtime etcd\): a real etcd cannot read kvctl's snapshot format/);
     assert.deepEqual(h.agents.map((a) => a.memberPid()), pids, 'no member was stopped');
+
+    // An agent whose host lacks etcd's restore tools: refused before anything stops, naming the host.
+    const a2 = h.agents[1] as TestAgent;
+    await a2.stop();
+    await a2.restart({ PATH: onlyEtcdOnPath(files) });
+    const noTool = await h.run(['cluster', 'restore', snapshot, '--yes']);
+    assert.notEqual(noTool.code, 0);
+    assert.match(noTool.stderr, new RegExp(`m2: agent ${a2.address} has neither etcdutl nor etcdctl on its PATH .*apt install etcd-client`));
+    assert.match(noTool.stderr, /nothing was changed/);
+    assert.deepEqual(h.agents.map((a) => a.memberPid()), pids, 'no member was stopped');
+    await a2.stop();
+    await a2.restart();
 
     const restored = ok(await h.run(['cluster', 'restore', snapshot, '--yes', '--timeout', '60']), 'cluster restore');
     assert.match(restored.stderr, /a real etcd's snapshot \(bbolt\), \d+ bytes, revision \d+, \d+ total keys/);

@@ -24,8 +24,8 @@ export interface TestAgent {
   log(): string;
   /** The member process's pid from the agent's pid file (0 when none). */
   memberPid(): number;
-  /** Starts the agent process again (after stop/kill9), same directory and port. */
-  restart(): Promise<void>;
+  /** Starts the agent process again (after stop/kill9), same directory and port; `env` for this start only. */
+  restart(env?: NodeJS.ProcessEnv): Promise<void>;
   /** SIGTERM to the agent only (its member keeps running). */
   stop(): Promise<void>;
   kill9(): Promise<void>;
@@ -60,12 +60,12 @@ export async function startAgent(opts: { name: string; host: string; token: stri
   members.add(dir);
   const port = await freePort(opts.host);
   let output = '';
-  const spawnAgent = async (): Promise<ChildProcess> => {
+  const spawnAgent = async (env?: NodeJS.ProcessEnv): Promise<ChildProcess> => {
     const from = output.length;
     const child = spawn(
       process.execPath,
       [join(root, 'bin/run.js'), 'agent', '--name', opts.name, '--listen', `${opts.host}:${port}`, '--data-dir', dir, ...(opts.args ?? [])],
-      { cwd: root, env: { ...process.env, KVCTL_AGENT_TOKEN: opts.token, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: root, env: { ...process.env, KVCTL_AGENT_TOKEN: opts.token, ...opts.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     reapProcess(child);
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -89,8 +89,8 @@ export async function startAgent(opts: { name: string; host: string; token: stri
         return 0;
       }
     },
-    restart: async () => {
-      agent.process = await spawnAgent();
+    restart: async (env) => {
+      agent.process = await spawnAgent(env);
     },
     stop: async () => {
       agent.process.kill('SIGTERM');

@@ -15,6 +15,7 @@ import {
   localMembers,
   newToken,
   parseMemberArg,
+  dryRunToken,
   renderPlan,
 } from '../../agent/index.js';
 import { BaseCommand } from '../../cli/base-command.js';
@@ -114,8 +115,6 @@ context (endpoints + client certificate) so that later commands need no flags. -
           : { kind: 'static' };
     const plan: ClusterPlan = {
       clusterName: name,
-      // Derived from the cluster's CA at bootstrap (stable across reruns).
-      clusterToken: `kvctl-${name}-<CA hash>`,
       tls: flags.tls,
       runtime: flags.runtime,
       image: flags.image,
@@ -124,7 +123,7 @@ context (endpoints + client certificate) so that later commands need no flags. -
       settings: parseSettings(flags.set),
     };
     if (flags['dry-run']) {
-      const text = renderPlan(plan);
+      const text = renderPlan(plan, await dryRunToken(name));
       this.log(text);
       return { dryRun: true, plan: text };
     }

@@ -179,6 +179,11 @@ export interface AgentStatus {
   /** Milliseconds until the next restart attempt (backoff state). */
   restartInMs: number;
   logFile: string;
+  /**
+   * etcd's snapshot tools on the host's PATH ("etcdutl", "etcdctl"): a real etcd's (bbolt) snapshot is
+   * restored with one of them, so a cluster restore checks this before it stops anything.
+   */
+  restoreTools: string[];
 }
 
 export interface RestoreHeader {
@@ -1492,6 +1497,7 @@ function createBaseAgentStatus(): AgentStatus {
     configDir: "",
     restartInMs: 0,
     logFile: "",
+    restoreTools: [],
   };
 }
 
@@ -1547,6 +1553,9 @@ export const AgentStatus: MessageFns<AgentStatus> = {
     }
     if (message.logFile !== "") {
       writer.uint32(138).string(message.logFile);
+    }
+    for (const v of message.restoreTools) {
+      writer.uint32(146).string(v!);
     }
     return writer;
   },
@@ -1700,6 +1709,14 @@ export const AgentStatus: MessageFns<AgentStatus> = {
             message.logFile = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.restoreTools.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1734,6 +1751,7 @@ export const AgentStatus: MessageFns<AgentStatus> = {
     message.configDir = object.configDir ?? "";
     message.restartInMs = object.restartInMs ?? 0;
     message.logFile = object.logFile ?? "";
+    message.restoreTools = object.restoreTools?.map((e) => e) || [];
     return message;
   },
 };
