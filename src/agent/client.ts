@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 
 import * as grpc from '@grpc/grpc-js';
 
-import { quietIpServerNameWarning } from '../client/index.js';
+import { quietIpServerNameWarning, reconnectChannelOptions } from '../client/index.js';
 import {
   AgentClient,
   type AgentStatus,
@@ -100,7 +100,7 @@ export class AgentConnection {
       // The pinned certificate is the trust anchor; which names it carries does not matter.
       checkServerIdentity: (_host, cert) => (Buffer.compare(cert.raw, der) === 0 ? undefined : new Error('the agent presented another certificate')),
     });
-    const conn = new AgentConnection(text, new AgentClient(text, creds), token);
+    const conn = new AgentConnection(text, new AgentClient(text, creds, reconnectChannelOptions), token);
     const nonce = newNonce();
     const hello = await conn.call(conn.bound<{ nonce: Buffer }, HelloResponse>('hello'), { nonce }, timeoutMs);
     if (!hello.enrolled && !sameSecret(hello.tokenProof, tokenProof(token, nonce, new X509Certificate(der).raw))) {
@@ -113,7 +113,7 @@ export class AgentConnection {
   /** Connects to an enrolled agent with mutual TLS. */
   static enrolled(address: string, tls: ClientTlsFiles): AgentConnection {
     const { text } = parseAgentAddress(address);
-    return new AgentConnection(text, new AgentClient(text, grpc.credentials.createSsl(tls.ca, tls.key, tls.cert)), undefined);
+    return new AgentConnection(text, new AgentClient(text, grpc.credentials.createSsl(tls.ca, tls.key, tls.cert), reconnectChannelOptions), undefined);
   }
 
   close(): void {

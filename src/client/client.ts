@@ -116,11 +116,8 @@ type ReadyState = 'ready' | 'failed' | 'timeout';
 
 const { CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN } = grpc.connectivityState;
 
-const channelOptions: grpc.ChannelOptions = {
-  // etcd's client accepts responses of any size (a `get --prefix` can be large); grpc-js' default is 4 MiB.
-  'grpc.max_receive_message_length': -1,
-  // No DNS TXT lookups for service configs: host names resolve through the system resolver only.
-  'grpc.service_config_disable_resolution': 1,
+/** How a channel reconnects: for every long-lived channel kvctl opens (to members, and to agents). */
+export const reconnectChannelOptions: grpc.ChannelOptions = {
   // Each client's connections are its own: grpc-js otherwise shares one connection (and its reconnect backoff)
   // between every channel of the process to the same target, so one client's retries against a stopped member
   // would keep another client's first call after the member's return waiting out a backoff it never chose.
@@ -129,6 +126,14 @@ const channelOptions: grpc.ChannelOptions = {
   // grows to 120 s between attempts, so a watch or a long-lived client would resume minutes after a restart.
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1000,
+};
+
+const channelOptions: grpc.ChannelOptions = {
+  // etcd's client accepts responses of any size (a `get --prefix` can be large); grpc-js' default is 4 MiB.
+  'grpc.max_receive_message_length': -1,
+  // No DNS TXT lookups for service configs: host names resolve through the system resolver only.
+  'grpc.service_config_disable_resolution': 1,
+  ...reconnectChannelOptions,
 };
 
 /** One endpoint's channel. */

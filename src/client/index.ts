@@ -9,6 +9,7 @@ export {
   type TlsOptions,
   defaultCommandTimeoutMs,
   defaultDialTimeoutMs,
+  reconnectChannelOptions,
 } from './client.js';
 export { AuthApi, type PermissionType, parsePermissionType } from './auth.js';
 export { ClusterApi, checkPeerUrls } from './cluster.js';
