@@ -10,13 +10,13 @@
  * When the agent stops (SIGTERM, a crash, an upgrade) its member keeps serving; the next agent adopts it.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
 
 import type { Logger } from '../base/logger.js';
+import { findOnPath } from '../base/node-fs.js';
 import { certFileMode, ensureDir, ensureSelfSignedPair, keyFileMode, replaceFile } from '../pki/index.js';
 import {
   type AgentServer,
@@ -59,14 +59,6 @@ export interface AgentOptions {
   /** Read on every use: a runtime may appear later (a Docker engine that starts after the agent). */
   readonly extraLaunchers?: ReadonlyMap<string, (spec: NodeSpec, layout: MemberLayout) => Launcher>;
   readonly stopTimeoutMs?: number;
-}
-
-function onPath(file: string): string | undefined {
-  if (file.includes('/')) return existsSync(file) ? file : undefined;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir !== '' && existsSync(join(dir, file))) return join(dir, file);
-  }
-  return undefined;
 }
 
 function splitHostPort(listen: string): { host: string; port: number } {
@@ -113,7 +105,7 @@ export class AgentDaemon {
   /** The runtimes this host can run. */
   runtimes(): string[] {
     const found = ['kvctl'];
-    if (onPath(this.opts.etcdBinary) !== undefined) found.push('etcd');
+    if (findOnPath(this.opts.etcdBinary) !== undefined) found.push('etcd');
     for (const name of this.opts.extraLaunchers?.keys() ?? []) found.push(name);
     return found;
   }
@@ -171,7 +163,7 @@ export class AgentDaemon {
     if (extra !== undefined) return extra(spec, this.layout);
     // Never a process in place of a runtime this agent lacks (docker without an engine that answered at start).
     if (spec.runtime !== 'kvctl' && spec.runtime !== 'etcd') throw new AgentStateError(`agent ${this.opts.name}: the ${spec.runtime} runtime is not available (it runs: ${this.runtimes().join(', ')})`);
-    const [file, ...args] = spec.runtime === 'etcd' ? [onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary] : this.opts.kvctlCommand;
+    const [file, ...args] = spec.runtime === 'etcd' ? [findOnPath(this.opts.etcdBinary) ?? this.opts.etcdBinary] : this.opts.kvctlCommand;
     if (file === undefined) throw new AgentStateError('agent: no command to run the member with');
     return new ProcessLauncher({ file, args, identity: memberIdentity(this.opts.dir), logFile: this.layout.logFile, pidFile: this.layout.pidFile });
   }
@@ -310,7 +302,7 @@ export class AgentDaemon {
     const values = envValues(spec, this.layout, this.opts.name);
     await replaceFile(this.layout.envFile, `${renderTemplate('etcd.env', values)}\n`, 0o600);
     const execStart =
-      spec.runtime === 'etcd' ? (onPath(this.opts.etcdBinary) ?? this.opts.etcdBinary)
+      spec.runtime === 'etcd' ? (findOnPath(this.opts.etcdBinary) ?? this.opts.etcdBinary)
       : spec.runtime === 'docker' ? dockerRunCommand(spec, this.layout, this.opts.dir)
       : this.opts.kvctlCommand.join(' ');
     const unit = renderTemplate('etcd-member.service', {
@@ -463,7 +455,7 @@ export class AgentDaemon {
       configDir: spec !== undefined ? this.layout.configDir : '',
       restartInMs: sup?.restartInMs ?? 0,
       logFile: this.layout.logFile,
-      restoreTools: etcdRestoreTools.filter((tool) => onPath(tool) !== undefined),
+      restoreTools: etcdRestoreTools.filter((tool) => findOnPath(tool) !== undefined),
     };
   }
 
@@ -488,7 +480,7 @@ export class AgentDaemon {
       configured: this.state.spec,
       memberState: () => this.supervisor?.status().state ?? 'stopped',
       runtimes: this.runtimes(),
-      findTool: onPath,
+      findTool: findOnPath,
       configure: async (spec) => {
         await this.configure(spec, true);
       },

@@ -20,13 +20,14 @@
  */
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { access, constants, open, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
 
+import { findOnPath } from '../base/node-fs.js';
 import type { AgentStatus, NodeSpec } from '../proto/gen/kvctl/agent/v1/agent.js';
 import { SnapshotFileError, type SnapshotFormat, snapshotFileStatus, snapshotFormatOf, snapshotHeadBytes } from '../server/index.js';
 import { clusterTokenFor, waitHealthy } from './bootstrap.js';
+import { etcdRestoreTools } from './restore-data.js';
 import { type AgentConnection, parseAgentAddress } from './client.js';
 import { type ClusterContext, type ContextAgent, contextPkiDir } from './context.js';
 import { PlanError, StepError } from './errors.js';
@@ -116,7 +117,7 @@ export async function inspectSnapshot(path: string, skipHashCheck: boolean): Pro
 
 /** A bbolt snapshot's revision and total keys, from the real etcdctl when this host has it (nothing otherwise). */
 async function etcdSnapshotStatus(path: string): Promise<{ revision?: number; totalKeys?: number; hash?: number }> {
-  const tool = ['etcdutl', 'etcdctl'].find((t) => (process.env.PATH ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, t))));
+  const tool = etcdRestoreTools.find((t) => findOnPath(t) !== undefined);
   if (tool === undefined) return {};
   return await new Promise((resolve) => {
     execFile(tool, ['snapshot', 'status', path, '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000 }, (err, stdout) => {

@@ -69,21 +69,37 @@ function onlyEtcdOnPath(dir: string): string {
   return bin;
 }
 
+/**
+ * Three agents and a directory for snapshot files, for the describe block it is called in: the agents start
+ * before its tests and, with the directory, are gone after them, even on failure.
+ */
+function restoreFixture(): { readonly h: Harness; readonly files: string } {
+  const files = mkdtempSync(join(tmpdir(), 'kvctl-restore-files-'));
+  reapDir(files);
+  let started: Harness | undefined;
+  before(async () => {
+    started = await harness(3);
+  });
+  after(async () => {
+    await started?.cleanup();
+    rmSync(files, { recursive: true, force: true });
+  });
+  return {
+    get h(): Harness {
+      assert.ok(started !== undefined, 'the agents started');
+      return started;
+    },
+    files,
+  };
+}
+
 const wanted = { 'dr/a': '1', 'dr/b': '2', 'dr/c': '3' };
 
 describe('cluster restore (kvctl runtime)', { timeout: 240_000 }, () => {
-  let h: Harness;
-  const files = mkdtempSync(join(tmpdir(), 'kvctl-restore-files-'));
-  reapDir(files);
-  before(async () => {
-    h = await harness(3);
-  });
-  after(async () => {
-    await h?.cleanup();
-    rmSync(files, { recursive: true, force: true });
-  });
+  const fixture = restoreFixture();
 
   test('refused without --yes and for a corrupt file; with --yes every member holds exactly the snapshot, as a new cluster', async () => {
+    const { h, files } = fixture;
     ok(await h.run(['cluster', 'bootstrap', '--static', ...(await memberArgs(h.agents)), '--token', TOKEN]), 'bootstrap');
     const [m1, m2, m3] = (await endpoints(h)) as [string, string, string];
     await write(h, m1, ['dr/a=1', 'dr/b=2', 'dr/c=3']);
@@ -144,6 +160,7 @@ describe('cluster restore (kvctl runtime)', { timeout: 240_000 }, () => {
   });
 
   test('the same restore run again (e.g. after a failure half way) works', async () => {
+    const { h, files } = fixture;
     const [m1] = (await endpoints(h)) as [string];
     const again = ok(await h.run(['cluster', 'restore', join(files, 'backup.db'), '--yes', '--json', '--timeout', '60']), 'cluster restore again');
     const result = JSON.parse(again.stdout) as { members: { member: string; id: string; health: string }[]; clusterId: string };
@@ -172,18 +189,10 @@ async function kvctlFormatSnapshot(dir: string): Promise<string> {
 }
 
 describe('cluster restore (real etcd 3.4 runtime)', { timeout: 200_000 }, () => {
-  let h: Harness;
-  const files = mkdtempSync(join(tmpdir(), 'kvctl-restore-files-'));
-  reapDir(files);
-  before(async () => {
-    h = await harness(3);
-  });
-  after(async () => {
-    await h?.cleanup();
-    rmSync(files, { recursive: true, force: true });
-  });
+  const fixture = restoreFixture();
 
   test("a kvctl-format snapshot is refused before anything stops; etcdctl's (bbolt) snapshot is restored with etcd's tool", async () => {
+    const { h, files } = fixture;
     ok(await h.run(['cluster', 'bootstrap', '--static', ...(await memberArgs(h.agents)), '--token', TOKEN, '--runtime', 'etcd']), 'bootstrap');
     const [m1, m2, m3] = (await endpoints(h)) as [string, string, string];
     await write(h, m1, ['dr/a=1', 'dr/b=2', 'dr/c=3']);
