@@ -63,10 +63,21 @@ class UnrefAgent extends HttpAgent {
 
 export type DockerProbe = { readonly docker: Docker; readonly version: string } | { readonly error: string };
 
+export interface DockerProbeOptions {
+  /**
+   * Whether a request to the engine keeps this process alive. The agent says no: it must be able to exit while it
+   * waits on its member's container (see UnrefAgent). A CLI that stops a container itself says yes: with nothing
+   * else running, its last request to the engine (the container's removal) would otherwise be cut off by the
+   * process's exit with that request's promise unsettled.
+   */
+  readonly holdsProcess: boolean;
+  readonly timeoutMs?: number;
+}
+
 /** Asks the engine at `socketPath` for its version (bounded by `timeoutMs`): the docker runtime needs an answer. */
-export async function probeDocker(socketPath: string, timeoutMs = 3000): Promise<DockerProbe> {
+export async function probeDocker(socketPath: string, { holdsProcess, timeoutMs = 3000 }: DockerProbeOptions): Promise<DockerProbe> {
   // dockerode hands its options to docker-modem, which takes the http agent (dockerode's own types omit it).
-  const options: Docker.DockerOptions & Pick<DockerModem.ConstructorOptions, 'agent'> = { socketPath, agent: new UnrefAgent() };
+  const options: Docker.DockerOptions & Pick<DockerModem.ConstructorOptions, 'agent'> = { socketPath, agent: holdsProcess ? new HttpAgent() : new UnrefAgent() };
   const docker = new Docker(options);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {

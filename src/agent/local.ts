@@ -110,7 +110,7 @@ export async function stopOrphanMember(localDir: string, member: string, runtime
   const agentDir = join(localDir, member);
   const layout = memberLayout(agentDir);
   if (runtime === 'docker') {
-    const probe = await probeDocker(defaultDockerSocket);
+    const probe = await probeDocker(defaultDockerSocket, { holdsProcess: true });
     if (!('docker' in probe)) throw new AgentUnavailableError(`the container of member ${member} cannot be stopped: no Docker engine answers at ${defaultDockerSocket} (${probe.error})`);
     return await stopAdopted(new DockerLauncher({ docker: probe.docker, agentDir, memberName: member, image: '', layout }), 20_000);
   }

@@ -48,7 +48,7 @@ adopts it. The docker runtime is offered once a Docker engine answers on --docke
     const dir = resolve(flags['data-dir']);
     // The daemon reads this map on every use: the docker runtime appears when an engine starts answering later.
     const extraLaunchers = new Map<string, LauncherFactory>();
-    const docker = await probeDocker(flags['docker-socket']);
+    const docker = await probeDocker(flags['docker-socket'], { holdsProcess: false });
     if ('docker' in docker) {
       extraLaunchers.set('docker', dockerLauncherFactory(docker.docker, dir, logger));
       logger.info(`docker runtime available: Docker engine ${docker.version} at ${flags['docker-socket']}`);
@@ -69,7 +69,7 @@ adopts it. The docker runtime is offered once a Docker engine answers on --docke
     let retry: NodeJS.Timeout | undefined;
     if (!extraLaunchers.has('docker')) {
       retry = setInterval(() => {
-        void probeDocker(flags['docker-socket']).then(async (late) => {
+        void probeDocker(flags['docker-socket'], { holdsProcess: false }).then(async (late) => {
           if (!('docker' in late) || extraLaunchers.has('docker')) return;
           clearInterval(retry);
           extraLaunchers.set('docker', dockerLauncherFactory(late.docker, dir, logger));

@@ -261,11 +261,12 @@ describe('agents with the docker runtime', { timeout: 420_000 }, () => {
       assert.equal((await kvctl(['put', 'k', 'in-a-container'], { env })).code, 0);
       const got = await kvctl(['get', 'k', '--print-value-only'], { env });
       assert.equal(got.stdout.trim(), 'in-a-container');
-      // An agent gone (kill -9) leaves its container running; down stops that container itself.
-      process.kill(Number(readFileSync(join(dirs[1] as string, 'agent.pid'), 'utf8').trim()), 'SIGKILL');
+      // Agents gone (kill -9) leave their containers running; down stops those containers itself. Every agent is
+      // gone so that the CLI talks only to the engine: no agent call keeps it alive while it removes a container.
+      for (const dir of dirs) process.kill(Number(readFileSync(join(dir, 'agent.pid'), 'utf8').trim()), 'SIGKILL');
       const down = await kvctl(['cluster', 'down', '--purge'], { env, timeoutMs: 90_000 });
       assert.equal(down.code, 0, down.stderr);
-      assert.match(down.stderr, /agent of m2 is not running; its member was stopped directly/);
+      for (const m of ['m1', 'm2', 'm3']) assert.match(down.stderr, new RegExp(`agent of ${m} is not running; its member was stopped directly`));
       for (const dir of dirs) {
         await waitFor(async () => (await containersLabelled(`kvctl.agent-dir=${dir}`)).length === 0, { timeoutMs: 20_000, intervalMs: 200, what: `container for ${dir} removed` });
       }
