@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { execute } from '@oclif/core';
 
 import { moveLeadingGlobalFlags } from '../src/cli/argv.ts';
+import { runToEnd } from '../src/cli/run-to-end.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 pjson.oclif = { ...pjson.oclif, commands: './src/commands' };
 
-await execute({ development: true, loadOptions: { root, pjson }, args: moveLeadingGlobalFlags(process.argv.slice(2)) });
+await runToEnd(execute({ development: true, loadOptions: { root, pjson }, args: moveLeadingGlobalFlags(process.argv.slice(2)) }));

@@ -3,5 +3,6 @@
 import { execute } from '@oclif/core';
 
 import { moveLeadingGlobalFlags } from '../dist/cli/argv.js';
+import { runToEnd } from '../dist/cli/run-to-end.js';
 
-await execute({ dir: import.meta.url, args: moveLeadingGlobalFlags(process.argv.slice(2)) });
+await runToEnd(execute({ dir: import.meta.url, args: moveLeadingGlobalFlags(process.argv.slice(2)) }));
