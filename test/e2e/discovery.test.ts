@@ -175,6 +175,37 @@ async function runScript(endpoint: string, token: string): Promise<string[]> {
   return out;
 }
 
+/** What a test gets from `withKvctlDiscovery`: the discovery node, the token's URL and the members it formed. */
+interface DiscoveredCluster {
+  readonly disc: KvNode;
+  readonly url: string;
+  readonly members: MemberProcess[];
+  /** Members the test starts on top; stopped with the others. */
+  readonly extra: MemberProcess[];
+}
+
+/**
+ * A kvctl node serving discovery and a cluster of `names` (`kind` members) bootstrapped from a token of that
+ * size on it, checked; runs `body`, then stops every member and the node, whatever happened.
+ */
+async function withKvctlDiscovery(kind: MemberKind, names: readonly string[], body: (c: DiscoveredCluster) => Promise<void>): Promise<void> {
+  let disc: KvNode | undefined;
+  let members: MemberProcess[] = [];
+  const extra: MemberProcess[] = [];
+  try {
+    disc = await startKvNode({ name: 'disc' });
+    const url = await newToken(disc.endpoint, names.length);
+    members = await startMembers(kind, url, names);
+    await Promise.all(members.map((m) => m.waitHealthy(READY_MS)));
+    await checkCluster(members, url);
+    await body({ disc, url, members, extra });
+  } finally {
+    await stopAll([...members, ...extra]);
+    await disc?.stop();
+    if (disc !== undefined) removeDir(disc.dataDir);
+  }
+}
+
 describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
   test('the v2 keys subset answers as etcd 3.4 --enable-v2 does', async () => {
     let etcd: EtcdHandle | undefined;
@@ -208,15 +239,7 @@ describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
   });
 
   test('kvctl nodes bootstrap from a kvctl node; a fourth is refused; a restart needs no discovery service', async () => {
-    let disc: KvNode | undefined;
-    let members: MemberProcess[] = [];
-    const extra: MemberProcess[] = [];
-    try {
-      disc = await startKvNode({ name: 'disc' });
-      const url = await newToken(disc.endpoint, 3);
-      members = await startMembers('kvctl', url, ['m1', 'm2', 'm3']);
-      await Promise.all(members.map((m) => m.waitHealthy(READY_MS)));
-      await checkCluster(members, url);
+    await withKvctlDiscovery('kvctl', ['m1', 'm2', 'm3'], async ({ disc, url, members, extra }) => {
       const regs = await registrations(url);
       assert.deepEqual(
         [...regs].sort(),
@@ -256,11 +279,7 @@ describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
       assert.deepEqual(list.stdout.trimEnd().split('\n').map((l) => l.split(', ')[2]).sort(), ['m1', 'm2', 'm3']);
       assert.equal((await etcdctl(m2.endpoint, ['put', 'after-restart', 'ok'])).code, 0);
       assert.equal((await etcdctl(m3.endpoint, ['get', 'after-restart', '--print-value-only'])).stdout, 'ok\n');
-    } finally {
-      await stopAll([...members, ...extra]);
-      await disc?.stop();
-      if (disc !== undefined) removeDir(disc.dataDir);
-    }
+    });
   });
 
   test('kvctl discovery new over https, with a client certificate', async () => {
@@ -310,15 +329,7 @@ describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
   });
 
   test('real etcd members bootstrap from a kvctl node, and fail with the same words as kvctl', async () => {
-    let disc: KvNode | undefined;
-    let members: MemberProcess[] = [];
-    const extra: MemberProcess[] = [];
-    try {
-      disc = await startKvNode({ name: 'disc' });
-      const url = await newToken(disc.endpoint, 3);
-      members = await startMembers('etcd', url, ['e1', 'e2', 'e3']);
-      await Promise.all(members.map((m) => m.waitHealthy(READY_MS)));
-      await checkCluster(members, url);
+    await withKvctlDiscovery('etcd', ['e1', 'e2', 'e3'], async ({ disc, url, extra }) => {
       assert.equal((await registrations(url)).size, 3);
 
       // The same failure, one etcd and one kvctl member each: etcd's text is the reference.
@@ -343,10 +354,6 @@ describe('discovery (etcd v2 discovery protocol)', { timeout: 300_000 }, () => {
       // Not a v2 endpoint (a plain-text 404).
       await failBoth(`http://${disc.endpoint}/nothing-here`, 'discovery: bad discovery endpoint');
       assert.equal((await registrations(url)).size, 3);
-    } finally {
-      await stopAll([...members, ...extra]);
-      await disc?.stop();
-      if (disc !== undefined) removeDir(disc.dataDir);
-    }
+    });
   });
 });
