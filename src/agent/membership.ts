@@ -75,16 +75,20 @@ export function portOf(url: string | undefined, fallback: number): number {
  * and the cluster's initial token.
  */
 export async function joiningPlan(ctx: ClusterContext, member: MemberPlan): Promise<{ plan: ClusterPlan; token: string }> {
-  const plan: ClusterPlan = {
+  return { plan: singleMemberPlan(ctx, member, ctx.runtime), token: await clusterTokenFor(ctx.name, clusterPkiFiles(contextPkiDir(ctx.name))) };
+}
+
+/** A static plan of `member` alone, with the context's TLS, image and settings, run by `runtime`. */
+export function singleMemberPlan(ctx: ClusterContext, member: MemberPlan, runtime: string): ClusterPlan {
+  return {
     clusterName: ctx.name,
     tls: ctx.tls !== undefined,
-    runtime: ctx.runtime,
+    runtime,
     image: ctx.image ?? '',
     mode: { kind: 'static' },
     members: [member],
     settings: ctx.settings ?? {},
   };
-  return { plan, token: await clusterTokenFor(ctx.name, clusterPkiFiles(contextPkiDir(ctx.name))) };
 }
 
 export interface AddMemberOptions {

@@ -32,8 +32,9 @@ import { type AgentConnection, parseAgentAddress } from './client.js';
 import { type ClusterContext, type ContextAgent, contextPkiDir } from './context.js';
 import { PlanError, StepError } from './errors.js';
 import { clusterPkiFiles, memberTls } from './fleet.js';
+import { singleMemberPlan } from './membership.js';
 import { clientOf, contextAgents } from './operate.js';
-import { type ClusterPlan, type MemberPlan, memberCertificateHosts, memberSpec } from './plan.js';
+import { type MemberPlan, memberCertificateHosts, memberSpec } from './plan.js';
 
 export interface SnapshotInfo {
   readonly path: string;
@@ -216,15 +217,7 @@ async function restoreSpec(ctx: ClusterContext, agent: ContextAgent, status: Age
     peerPort: Number(peer.port),
     agentPort: parseAgentAddress(agent.address).port,
   };
-  const plan: ClusterPlan = {
-    clusterName: ctx.name,
-    tls: ctx.tls !== undefined,
-    runtime: status.runtime,
-    image: ctx.image ?? '',
-    mode: { kind: 'static' },
-    members: [m],
-    settings: ctx.settings ?? {},
-  };
+  const plan = singleMemberPlan(ctx, m, status.runtime);
   const tls = plan.tls ? await memberTls(contextPkiDir(ctx.name), m.name, memberCertificateHosts(m.host)) : undefined;
   return memberSpec(plan, m, { state: 'new', initialCluster, token, tls });
 }
