@@ -5,7 +5,7 @@
  */
 
 /** Unfinished-command exit code of node (an unsettled top-level await). */
-export const unsettledExitCode = 13;
+const unsettledExitCode = 13;
 
 /** Awaits `command`; if the process exits before it settles, tells the operator on stderr. */
 export async function runToEnd(command: Promise<unknown>): Promise<void> {
